@@ -1,0 +1,289 @@
+#include "http/connection.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
+#include "http/context.hpp"
+#include "http/dispatcher.hpp"
+#include "http/error.hpp"
+#include "http/server.hpp"
+
+namespace surge::http {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kInitialBuffer = 4096;
+// Flush responses early once this much is queued (a pipelining client that
+// never reads must not grow our output without bound).
+constexpr std::size_t kFlushThreshold = 64 * 1024;
+constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+
+void append_number(std::string& out, std::size_t n) {
+  std::array<char, 24> digits{};
+  const auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), n);
+  out.append(digits.data(), end);
+}
+
+}  // namespace
+
+Connection::Connection(Worker& worker, asio::ip::tcp::socket socket)
+    : worker_(worker),
+      socket_(std::move(socket)),
+      parser_(worker.settings().max_header_bytes, worker.settings().max_body_bytes),
+      in_(std::make_unique<char[]>(kInitialBuffer)),
+      capacity_(kInitialBuffer) {
+  request_.headers.reserve(32);
+  out_.reserve(1024);
+  boost::system::error_code ec;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  socket_.non_blocking(true, ec);
+  deadline_ = Clock::now() + worker.settings().idle_timeout;
+  worker_.attach(*this);
+}
+
+Connection::~Connection() {
+  boost::system::error_code ec;
+  socket_.close(ec);
+  worker_.connection_closed();
+}
+
+void Connection::abort() {
+  boost::system::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+}
+
+// ---------------------------------------------------------------------------
+// Response serialisation: straight into out_, no intermediate strings.
+// ---------------------------------------------------------------------------
+
+void Connection::serialize(const Context& ctx, bool head_only) {
+  const Response& r = ctx.response;
+  const bool close = r.close || close_after_write_ || !ctx.request.keep_alive || worker_.draining();
+  const bool no_body = r.status == Status::kNotModified || r.status == Status::kNoContent;
+  out_ += ctx.request.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out_ += status_line(r.status);
+  out_ += "\r\nServer: surge\r\nDate: ";
+  out_ += worker_.date();
+  if (!no_body) {
+    out_ += "\r\nContent-Type: ";
+    out_ += r.content_type;
+    out_ += "\r\nContent-Length: ";
+    append_number(out_, r.body.size());
+  }
+  if (!ctx.request_id.empty()) {
+    out_ += "\r\nX-Request-Id: ";
+    out_ += ctx.request_id;
+  }
+  if (close) {
+    out_ += "\r\nConnection: close";
+    close_after_write_ = true;
+  } else if (ctx.request.version == 10) {
+    out_ += "\r\nConnection: keep-alive";
+  }
+  for (const auto& f : r.fields) {
+    out_ += "\r\n";
+    out_ += f.name;
+    out_ += ": ";
+    out_ += f.value;
+  }
+  out_ += "\r\n\r\n";
+  if (!no_body && !head_only) {
+    out_ += r.body;
+  }
+}
+
+void Connection::write_error_and_close(Status status, std::string_view message) {
+  // The stream is no longer framed: answer without routing, then close.
+  response_.clear();
+  request_.headers.clear();
+  request_.version = 11;
+  request_.keep_alive = false;
+  Context ctx(request_, response_, socket_.get_executor());
+  const char* code = status == Status::kPayloadTooLarge               ? "payload_too_large"
+                     : status == Status::kRequestHeaderFieldsTooLarge ? "request_header_fields_too_large"
+                     : status == Status::kHttpVersionNotSupported     ? "http_version_not_supported"
+                                                                      : "invalid_request";
+  response_.status = status;
+  response_.body = error_body(code, message);
+  close_after_write_ = true;
+  serialize(ctx, false);
+}
+
+// ---------------------------------------------------------------------------
+// I/O
+// ---------------------------------------------------------------------------
+
+asio::awaitable<bool> Connection::flush() {
+  phase_ = Phase::kWriting;
+  deadline_ = Clock::now() + worker_.settings().idle_timeout;
+  // Try the write now: almost always the socket buffer takes a response
+  // whole, and a direct send saves a trip through the scheduler.
+  boost::system::error_code ec;
+  std::size_t written = socket_.write_some(asio::buffer(out_), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) {
+    ec = {};
+    written = 0;
+  }
+  if (ec) {
+    co_return false;
+  }
+  if (written < out_.size()) {
+    auto [wec, n] = co_await asio::async_write(
+        socket_, asio::buffer(out_.data() + written, out_.size() - written), kAsTuple);
+    if (wec) {
+      co_return false;
+    }
+  }
+  out_.clear();
+  co_return true;
+}
+
+void Connection::grow_input() {
+  const auto& s = worker_.settings();
+  const std::size_t limit = s.max_header_bytes + s.max_body_bytes + 4096;
+  const std::size_t wanted = std::min(std::max(capacity_ * 2, kInitialBuffer), limit);
+  auto bigger = std::make_unique<char[]>(wanted);
+  std::memcpy(bigger.get(), in_.get() + begin_, end_ - begin_);
+  end_ -= begin_;
+  begin_ = 0;
+  in_ = std::move(bigger);
+  capacity_ = wanted;
+}
+
+asio::awaitable<bool> Connection::read_more() {
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    // A connection that held a big body gives the memory back.
+    if (capacity_ > 64 * 1024) {
+      in_ = std::make_unique<char[]>(kInitialBuffer);
+      capacity_ = kInitialBuffer;
+    }
+  } else if (end_ == capacity_ && begin_ > 0) {
+    // Move the partial message to the front; the parser keeps offsets from
+    // the message start, so this is safe mid-message.
+    std::memmove(in_.get(), in_.get() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (end_ == capacity_) {
+    grow_input();
+    if (end_ == capacity_) {
+      co_return false;  // at the hard limit; the parser has already failed it
+    }
+  }
+  auto [ec, n] = co_await socket_.async_read_some(
+      asio::buffer(in_.get() + end_, capacity_ - end_), kAsTuple);
+  if (ec || n == 0) {
+    co_return false;
+  }
+  end_ += n;
+  co_return true;
+}
+
+// ---------------------------------------------------------------------------
+// The connection's coroutine
+// ---------------------------------------------------------------------------
+
+asio::awaitable<void> Connection::serve() {
+  const ServerSettings& settings = worker_.settings();
+  Dispatcher& dispatcher = worker_.dispatcher();
+  const asio::any_io_executor executor = socket_.get_executor();
+  bool sent_continue = false;
+
+  while (true) {
+    // 1. Answer every complete request already buffered (pipelining).
+    while (begin_ < end_) {
+      if (phase_ == Phase::kIdle) {
+        phase_ = Phase::kReading;
+        deadline_ = Clock::now() + settings.header_timeout;
+      }
+      const auto result = parser_.parse(in_.get() + begin_, end_ - begin_);
+      if (result == RequestParser::Result::kNeedMore) {
+        if (parser_.head_complete()) {
+          // Body in progress: each arriving piece extends the deadline.
+          deadline_ = Clock::now() + settings.header_timeout;
+        }
+        if (parser_.expects_continue() && !sent_continue) {
+          out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+          sent_continue = true;
+        }
+        break;
+      }
+      if (result == RequestParser::Result::kError) {
+        worker_.server().protocol_errors_.add();
+        write_error_and_close(parser_.error_status(), parser_.error_message());
+        break;
+      }
+
+      parser_.build(in_.get() + begin_, request_);
+      response_.clear();
+      Context ctx(request_, response_, executor);
+      ctx.started = Clock::now();
+      if (const AsyncHandler* handler = dispatcher.begin(ctx)) {
+        phase_ = Phase::kHandling;
+        try {
+          co_await (*handler)(ctx);
+        } catch (...) {
+          dispatcher.fail(ctx, std::current_exception());
+        }
+      }
+      dispatcher.finish(ctx);
+      serialize(ctx, request_.method == Method::kHead);
+
+      begin_ += parser_.message_size();
+      parser_.reset();
+      sent_continue = false;
+      if (begin_ < end_) {
+        phase_ = Phase::kReading;
+        deadline_ = ctx.started + settings.header_timeout;
+      } else {
+        phase_ = Phase::kIdle;
+      }
+      if (close_after_write_) {
+        break;
+      }
+      if (out_.size() >= kFlushThreshold && !co_await flush()) {
+        co_return;
+      }
+    }
+
+    // 2. One write for everything answered.
+    if (!out_.empty() && !co_await flush()) {
+      co_return;
+    }
+    if (close_after_write_ || worker_.draining()) {
+      // Half-close and let the peer read what we wrote before the socket goes.
+      boost::system::error_code ec;
+      socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+
+    // 3. Wait for more bytes.
+    if (begin_ == end_) {
+      phase_ = Phase::kIdle;
+      deadline_ = Clock::now() + settings.idle_timeout;
+    } else {
+      phase_ = Phase::kReading;
+    }
+    if (!co_await read_more()) {
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> run_connection(Worker& worker, asio::ip::tcp::socket socket) {
+  Connection connection(worker, std::move(socket));
+  co_await connection.serve();
+}
+
+}  // namespace surge::http

@@ -1,0 +1,76 @@
+#pragma once
+
+// Internal to the HTTP server: one client connection, served by one named
+// coroutine (never a capturing lambda: STYLE.md practice 15).
+//
+// Buffers (kept for the connection's life, so requests allocate nothing):
+//
+//   in_  [ consumed | message in progress ......... | free ]
+//        0          begin_                           end_   capacity
+//   out_ responses of every request parsed from one read, written at once
+//        (pipelining: 16 requests in → 16 responses out, one write).
+//
+// Phases, for the sweeper: kIdle (no byte of a next request; idle timeout),
+// kReading (part of a request; header timeout), kHandling (a handler runs;
+// no timeout — handlers bound their own waits), kWriting (write timeout =
+// idle timeout: a client that does not read is dropped).
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "http/parser.hpp"
+#include "http/request.hpp"
+#include "http/response.hpp"
+#include "http/worker.hpp"
+
+namespace surge::http {
+
+class Context;
+
+class Connection : public ConnectionHook {
+ public:
+  enum class Phase : unsigned char { kIdle, kReading, kHandling, kWriting };
+
+  Connection(Worker& worker, boost::asio::ip::tcp::socket socket);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Serves requests until the peer closes, an error, a timeout or a drain.
+  boost::asio::awaitable<void> serve();
+
+  Phase phase() const { return phase_; }
+  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  // Closes the socket: a pending read or write completes with an error.
+  void abort();
+
+ private:
+  void serialize(const Context& ctx, bool head_only);
+  void write_error_and_close(Status status, std::string_view message);
+  boost::asio::awaitable<bool> flush();
+  boost::asio::awaitable<bool> read_more();
+  void grow_input();
+
+  Worker& worker_;
+  boost::asio::ip::tcp::socket socket_;
+  RequestParser parser_;
+  Request request_;
+  Response response_;
+  std::unique_ptr<char[]> in_;
+  std::size_t capacity_ = 0;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  std::string out_;
+  Phase phase_ = Phase::kIdle;
+  std::chrono::steady_clock::time_point deadline_{};
+  bool close_after_write_ = false;
+};
+
+// Entry point spawned per accepted socket.
+boost::asio::awaitable<void> run_connection(Worker& worker, boost::asio::ip::tcp::socket socket);
+
+}  // namespace surge::http

@@ -1,0 +1,53 @@
+#include "http/request_id.hpp"
+
+#include <atomic>
+#include <random>
+
+#include <fmt/format.h>
+
+namespace surge::http {
+
+namespace {
+
+std::uint32_t process_tag() {
+  static const std::uint32_t tag = [] {
+    std::random_device rd;
+    return static_cast<std::uint32_t>(rd());
+  }();
+  return tag;
+}
+
+// Each thread takes a disjoint range of 2^40 sequence numbers.
+std::uint64_t next_sequence() {
+  static std::atomic<std::uint64_t> next_thread{0};
+  thread_local std::uint64_t seq = next_thread.fetch_add(1) << 40U;
+  return seq++;
+}
+
+}  // namespace
+
+bool is_acceptable_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return false;
+  }
+  for (const char c : id) {
+    if (c < 0x21 || c > 0x7e) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void RequestIdMiddleware::before(Context& ctx) {
+  if (const auto sent = ctx.request.header("X-Request-Id"); sent && is_acceptable_request_id(*sent)) {
+    ctx.request_id = *sent;
+    return;
+  }
+  auto* end = fmt::format_to_n(ctx.generated_id.data(), ctx.generated_id.size(), "{:08x}-{:x}",
+                               process_tag(), next_sequence())
+                  .out;
+  ctx.request_id = std::string_view(ctx.generated_id.data(),
+                                    static_cast<std::size_t>(end - ctx.generated_id.data()));
+}
+
+}  // namespace surge::http
