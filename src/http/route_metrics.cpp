@@ -49,11 +49,14 @@ RouteMetricsMiddleware::RouteMetricsMiddleware(const Router& router, metrics::Re
     PerRoute r;
     r.latency = registry.histogram("surge_http_request_duration_seconds",
                                    "Time from a request's parse to its response, by route.",
-                                   {{"route", route}, {"method", std::string(method)}});
+                                   {{"route", route}, {"method", std::string(method)}},
+                                   metrics::default_latency_bounds(),
+                                   metrics::Visibility::kOnceNonZero);
     for (std::size_t i = 0; i < kStatuses.size(); ++i) {
       r.by_status[i] = registry.counter(
           "surge_http_requests_total", "HTTP requests answered, by route and status.",
-          {{"route", route}, {"method", std::string(method)}, {"status", std::to_string(code(kStatuses[i]))}});
+          {{"route", route}, {"method", std::string(method)}, {"status", std::to_string(code(kStatuses[i]))}},
+          metrics::Visibility::kOnceNonZero);
     }
     return r;
   };

@@ -222,6 +222,7 @@ struct Registry::Impl {
     std::vector<std::string> le;                  // histogram: formatted bounds
     std::atomic<std::int64_t>* gauge = nullptr;   // gauge
     std::size_t callback = 0;                     // gauge callback: index in callbacks
+    bool hide_while_zero = false;                 // Visibility::kOnceNonZero
   };
 
   struct Family {
@@ -421,7 +422,8 @@ std::uint64_t Registry::sum_cell(std::uint32_t cell) const {
   return impl_->sum_locked(cell);
 }
 
-Counter Registry::counter(std::string_view name, std::string_view help, const Labels& labels) {
+Counter Registry::counter(std::string_view name, std::string_view help, const Labels& labels,
+                          Visibility visibility) {
   require_valid_name("metric name", name);
   std::string key = label_key(labels, false);
   const std::lock_guard lock(impl_->mu);
@@ -429,12 +431,13 @@ Counter Registry::counter(std::string_view name, std::string_view help, const La
   if (created) {
     series->kind = Impl::Kind::kCounter;
     series->cell = impl_->next_cell++;
+    series->hide_while_zero = visibility == Visibility::kOnceNonZero;
   }
   return Counter(this, series->cell);
 }
 
 Histogram Registry::histogram(std::string_view name, std::string_view help, const Labels& labels,
-                              std::span<const double> bounds) {
+                              std::span<const double> bounds, Visibility visibility) {
   require_valid_name("metric name", name);
   for (std::size_t i = 0; i < bounds.size(); ++i) {
     if (!std::isfinite(bounds[i]) || (i > 0 && !(bounds[i - 1] < bounds[i]))) {
@@ -459,6 +462,7 @@ Histogram Registry::histogram(std::string_view name, std::string_view help, cons
       series->le.push_back(format_double(b));
     }
     series->le.emplace_back("+Inf");
+    series->hide_while_zero = visibility == Visibility::kOnceNonZero;
   } else if (!std::equal(bounds.begin(), bounds.end(), series->bounds->begin(),
                          series->bounds->end())) {
     throw std::invalid_argument(
@@ -555,10 +559,15 @@ std::string Registry::render() const {
     out += '\n';
     for (const auto& [labels, s] : family.series) {
       switch (s.kind) {
-        case Impl::Kind::kCounter:
+        case Impl::Kind::kCounter: {
+          const std::uint64_t value = impl_->sum_locked(s.cell);
+          if (value == 0 && s.hide_while_zero) {
+            break;
+          }
           series_name(name, "", labels);
-          fmt::format_to(std::back_inserter(out), "{}\n", impl_->sum_locked(s.cell));
+          fmt::format_to(std::back_inserter(out), "{}\n", value);
           break;
+        }
         case Impl::Kind::kGauge:
           series_name(name, "", labels);
           fmt::format_to(std::back_inserter(out), "{}\n", s.gauge->load(std::memory_order_relaxed));
@@ -572,6 +581,9 @@ std::string Registry::render() const {
           break;
         case Impl::Kind::kHistogram: {
           const Histogram::Snapshot snap = impl_->snapshot_locked(s.cell, s.bounds->size());
+          if (snap.count == 0 && s.hide_while_zero) {
+            break;
+          }
           for (std::size_t i = 0; i < snap.cumulative.size(); ++i) {
             out += name;
             out += "_bucket{";

@@ -90,6 +90,11 @@ class Gauge {
 // Default latency buckets, seconds: 50 µs … 10 s.
 std::span<const double> default_latency_bounds();
 
+// Whether a series is rendered before it records anything. Families with a
+// series per status code keep most of them at zero: kOnceNonZero keeps
+// /metrics readable without resolving handles lazily on the hot path.
+enum class Visibility : unsigned char { kAlways, kOnceNonZero };
+
 class Registry {
  public:
   // Cells per thread block; registering beyond it throws std::length_error.
@@ -103,9 +108,11 @@ class Registry {
   // Registering the same name + labels twice returns the same handle.
   // Names and label names must match [a-zA-Z_:][a-zA-Z0-9_:]*; violations
   // throw std::invalid_argument (a programming error caught at start).
-  Counter counter(std::string_view name, std::string_view help, const Labels& labels = {});
+  Counter counter(std::string_view name, std::string_view help, const Labels& labels = {},
+                  Visibility visibility = Visibility::kAlways);
   Histogram histogram(std::string_view name, std::string_view help, const Labels& labels = {},
-                      std::span<const double> bounds = default_latency_bounds());
+                      std::span<const double> bounds = default_latency_bounds(),
+                      Visibility visibility = Visibility::kAlways);
   Gauge gauge(std::string_view name, std::string_view help, const Labels& labels = {});
 
   // A gauge whose value is computed at scrape time (pool sizes, queue depth).

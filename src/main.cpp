@@ -1,0 +1,5 @@
+#include "app/cli.hpp"
+
+int main(int argc, char** argv) {
+  return surge::app::run_cli(argc, argv);
+}
