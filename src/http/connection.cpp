@@ -1,17 +1,18 @@
 #include "http/connection.hpp"
 
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
-#include <algorithm>
-#include <charconv>
-#include <cstring>
-
 #include "http/context.hpp"
 #include "http/dispatcher.hpp"
 #include "http/error.hpp"
+#include "http/request_id.hpp"
 #include "http/server.hpp"
 
 namespace surge::http {
@@ -53,6 +54,9 @@ Connection::Connection(Worker& worker, asio::ip::tcp::socket socket)
 Connection::~Connection() {
   boost::system::error_code ec;
   socket_.close(ec);
+  // Leave the worker's list before telling it: a draining worker finishes
+  // when its list is empty.
+  unlink();
   worker_.connection_closed();
 }
 
@@ -107,12 +111,18 @@ void Connection::write_error_and_close(Status status, std::string_view message) 
   response_.clear();
   request_.headers.clear();
   request_.version = 11;
+  if (parser_.head_complete()) {
+    // e.g. 413 after a complete head: its X-Request-Id is known.
+    parser_.build(in_.get() + begin_, request_);
+  }
   request_.keep_alive = false;
   Context ctx(request_, response_, socket_.get_executor());
-  const char* code = status == Status::kPayloadTooLarge               ? "payload_too_large"
-                     : status == Status::kRequestHeaderFieldsTooLarge ? "request_header_fields_too_large"
-                     : status == Status::kHttpVersionNotSupported     ? "http_version_not_supported"
-                                                                      : "invalid_request";
+  assign_request_id(ctx);
+  const char* const code =
+      status == Status::kPayloadTooLarge               ? "payload_too_large"
+      : status == Status::kRequestHeaderFieldsTooLarge ? "request_header_fields_too_large"
+      : status == Status::kHttpVersionNotSupported     ? "http_version_not_supported"
+                                                       : "invalid_request";
   response_.status = status;
   response_.body = error_body(code, message);
   close_after_write_ = true;
@@ -181,8 +191,8 @@ asio::awaitable<bool> Connection::read_more() {
       co_return false;  // at the hard limit; the parser has already failed it
     }
   }
-  auto [ec, n] = co_await socket_.async_read_some(
-      asio::buffer(in_.get() + end_, capacity_ - end_), kAsTuple);
+  auto [ec, n] =
+      co_await socket_.async_read_some(asio::buffer(in_.get() + end_, capacity_ - end_), kAsTuple);
   if (ec || n == 0) {
     co_return false;
   }
@@ -203,6 +213,15 @@ asio::awaitable<void> Connection::serve() {
   while (true) {
     // 1. Answer every complete request already buffered (pipelining).
     while (begin_ < end_) {
+      if (parser_.message_size() == 0) {
+        // RFC 9112 §2.2: empty lines before a request line are ignored.
+        while (begin_ < end_ && (in_[begin_] == '\r' || in_[begin_] == '\n')) {
+          ++begin_;
+        }
+        if (begin_ == end_) {
+          break;
+        }
+      }
       if (phase_ == Phase::kIdle) {
         phase_ = Phase::kReading;
         deadline_ = Clock::now() + settings.header_timeout;

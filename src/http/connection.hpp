@@ -15,12 +15,12 @@
 // no timeout — handlers bound their own waits), kWriting (write timeout =
 // idle timeout: a client that does not read is dropped).
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include <chrono>
 #include <memory>
 #include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "http/parser.hpp"
 #include "http/request.hpp"

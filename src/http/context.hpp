@@ -1,11 +1,11 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "http/request.hpp"
 #include "http/response.hpp"

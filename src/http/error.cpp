@@ -2,7 +2,6 @@
 
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
-
 #include <fmt/format.h>
 
 namespace surge::http {
@@ -31,9 +30,10 @@ Error Error::unavailable(std::string_view why, std::chrono::seconds retry_after)
 
 std::string error_body(std::string_view code, std::string_view message) {
   // serialize() of a string view quotes and escapes it as JSON.
-  return fmt::format(R"({{"error":{{"code":{},"message":{}}}}})",
-                     boost::json::serialize(boost::json::string_view(code.data(), code.size())),
-                     boost::json::serialize(boost::json::string_view(message.data(), message.size())));
+  return fmt::format(
+      R"({{"error":{{"code":{},"message":{}}}}})",
+      boost::json::serialize(boost::json::string_view(code.data(), code.size())),
+      boost::json::serialize(boost::json::string_view(message.data(), message.size())));
 }
 
 }  // namespace surge::http

@@ -1,9 +1,9 @@
 #include "http/etag.hpp"
 
 #include <cstdint>
+#include <xxhash.h>
 
 #include <fmt/format.h>
-#include <xxhash.h>
 
 #include "http/context.hpp"
 

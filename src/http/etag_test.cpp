@@ -1,10 +1,9 @@
 #include "http/etag.hpp"
 
-#include <boost/asio/io_context.hpp>
-
 #include <string>
 #include <unordered_set>
 
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include "http/context.hpp"

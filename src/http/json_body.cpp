@@ -1,9 +1,9 @@
 #include "http/json_body.hpp"
 
-#include <boost/json/parse.hpp>
-
 #include <cmath>
 #include <string>
+
+#include <boost/json/parse.hpp>
 
 #include "http/error.hpp"
 

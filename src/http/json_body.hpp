@@ -12,13 +12,13 @@
 // The parsed document lives in a monotonic arena inside JsonBody, so a small
 // body costs no heap allocation.
 
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/value.hpp>
-
 #include <array>
 #include <cstdint>
 #include <optional>
 #include <string_view>
+
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/value.hpp>
 
 #include "http/request.hpp"
 
@@ -45,9 +45,13 @@ class JsonBody {
 
  private:
   const boost::json::value* find(std::string_view field) const;
-  std::array<unsigned char, 4096> arena_buffer_{};
+  // Not zero-filled: the arena hands out what it writes before reading it.
+  std::array<unsigned char, 4096> arena_buffer_;  // NOLINT(cppcoreguidelines-pro-type-member-init)
   boost::json::monotonic_resource arena_{arena_buffer_.data(), arena_buffer_.size()};
-  boost::json::value document_;
+  // Lives in the arena too: a value move-assigned from a parse keeps the
+  // target's storage, so a default-constructed document_ would copy the
+  // whole parse onto the heap.
+  boost::json::value document_ = boost::json::value(boost::json::storage_ptr(&arena_));
   const boost::json::object* object_ = nullptr;
 };
 

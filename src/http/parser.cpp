@@ -1,11 +1,12 @@
 #include "http/parser.hpp"
 
+#include <algorithm>
+#include <optional>
+
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/asio/buffer.hpp>
-
-#include <optional>
 
 namespace surge::http {
 
@@ -38,16 +39,30 @@ class RequestParser::Beast final : public beast_http::basic_parser<true> {
 
   void on_field_impl(beast_http::field name, boost::beast::string_view name_string,
                      boost::beast::string_view value, error_code& ec) override {
+    if (is_header_done()) {
+      // A trailer field of a chunked body: RFC 9110 §6.5 forbids merging
+      // trailers into the header section, so they are dropped.
+      return;
+    }
     if (name == beast_http::field::transfer_encoding) {
       // RFC 9112 §6.1/§6.3: a request whose final transfer coding is not
       // "chunked" cannot be framed, and HTTP/1.0 has no transfer codings.
-      // Beast would treat such a body as absent, which is how requests get
-      // smuggled past a proxy: refuse instead.
-      if (owner_.version_ == 10 || !final_coding_is_chunked(value)) {
+      // Beast frames "chunked, chunked" or "gzip" as having no body, which is
+      // how requests get smuggled past a proxy. Surge decodes no other
+      // coding, so anything but exactly "chunked" is refused.
+      if (owner_.version_ == 10 || !is_exactly_chunked(value)) {
         owner_.fail(Status::kBadRequest, "unsupported Transfer-Encoding");
         ec = beast_http::error::bad_transfer_encoding;
         return;
       }
+    } else if (name == beast_http::field::host) {
+      // RFC 9112 §3.2: more than one Host is a 400.
+      if (owner_.host_seen_) {
+        owner_.fail(Status::kBadRequest, "more than one Host header");
+        ec = beast_http::error::bad_field;
+        return;
+      }
+      owner_.host_seen_ = true;
     } else if (name == beast_http::field::expect) {
       owner_.expect_continue_ = iequals({value.data(), value.size()}, "100-continue");
     }
@@ -64,7 +79,13 @@ class RequestParser::Beast final : public beast_http::basic_parser<true> {
                               owner_.span_of(value.data(), value.size())});
   }
 
-  void on_header_impl(error_code& /*ec*/) override {
+  void on_header_impl(error_code& ec) override {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (owner_.version_ == 11 && !owner_.host_seen_) {
+      owner_.fail(Status::kBadRequest, "missing Host header");
+      ec = beast_http::error::bad_field;
+      return;
+    }
     owner_.keep_alive_ = keep_alive();
     owner_.chunked_ = chunked();
   }
@@ -94,17 +115,15 @@ class RequestParser::Beast final : public beast_http::basic_parser<true> {
 
   void on_finish_impl(error_code& /*ec*/) override {}
 
-  static bool final_coding_is_chunked(boost::beast::string_view value) {
+  static bool is_exactly_chunked(boost::beast::string_view value) {
     std::string_view v{value.data(), value.size()};
-    const auto comma = v.rfind(',');
-    std::string_view last = comma == std::string_view::npos ? v : v.substr(comma + 1);
-    while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) {
-      last.remove_prefix(1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+      v.remove_prefix(1);
     }
-    while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) {
-      last.remove_suffix(1);
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+      v.remove_suffix(1);
     }
-    return iequals(last, "chunked");
+    return iequals(v, "chunked");
   }
 
   RequestParser& owner_;
@@ -117,6 +136,33 @@ struct RequestParser::State {
 // ===========================================================================
 // RequestParser
 // ===========================================================================
+
+namespace {
+
+// Beast reports any unusable version as bad_version. 505 is only right for a
+// well-formed request line naming another version ("GET / HTTP/2.0");
+// garbage gets 400.
+bool names_other_http_version(const char* message, std::size_t available) {
+  const std::string_view text(message, available);
+  const auto eol = text.find("\r\n");
+  if (eol == std::string_view::npos) {
+    return false;
+  }
+  const std::string_view line = text.substr(0, eol);
+  const auto first_space = line.find(' ');
+  const auto last_space = line.rfind(' ');
+  if (first_space == std::string_view::npos || first_space == last_space) {
+    return false;
+  }
+  const std::string_view version = line.substr(last_space + 1);
+  const auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  return version.size() == 8 && version.starts_with("HTTP/") && digit(version[5]) &&
+         version[6] == '.' && digit(version[7]) &&
+         line.substr(first_space + 1, last_space - first_space - 1).find(' ') ==
+             std::string_view::npos;
+}
+
+}  // namespace
 
 RequestParser::RequestParser(std::size_t max_header_bytes, std::size_t max_body_bytes)
     : max_header_bytes_(max_header_bytes),
@@ -136,6 +182,7 @@ void RequestParser::reset() {
   version_ = 11;
   keep_alive_ = true;
   expect_continue_ = false;
+  host_seen_ = false;
   chunked_ = false;
   has_body_span_ = false;
   body_ = {};
@@ -165,7 +212,9 @@ void RequestParser::fail(Status status, std::string_view message) {
   error_message_.assign(message);
 }
 
-bool RequestParser::head_complete() const { return state_->beast->is_header_done(); }
+bool RequestParser::head_complete() const {
+  return state_->beast->is_header_done();
+}
 
 bool RequestParser::expects_continue() const {
   return expect_continue_ && head_complete() && !state_->beast->is_done();
@@ -177,18 +226,37 @@ RequestParser::Result RequestParser::parse(const char* message, std::size_t avai
   available_ = available;
   while (consumed_ < available) {
     error_code ec;
-    const std::size_t n =
-        beast.put(boost::asio::const_buffer(message + consumed_, available - consumed_), ec);
+    std::size_t offered = available - consumed_;
+    if (!beast.is_header_done()) {
+      // Beast applies its header limit to the request line and to the fields
+      // separately; offering at most what is left of the limit makes it one
+      // bound for the whole head, as configured.
+      if (consumed_ >= max_header_bytes_) {
+        fail(Status::kRequestHeaderFieldsTooLarge, "request head exceeds the header limit");
+        return Result::kError;
+      }
+      offered = std::min(offered, max_header_bytes_ - consumed_);
+    }
+    const std::size_t n = beast.put(boost::asio::const_buffer(message + consumed_, offered), ec);
     consumed_ += n;
     if (ec == beast_http::error::need_more) {
-      // Beast asks for the whole head before it consumes any of it; past the
-      // header limit it reports header_limit itself.
+      if (!beast.is_header_done() && consumed_ + (offered - n) >= max_header_bytes_) {
+        // Offered everything up to the limit and the head has not ended.
+        fail(Status::kRequestHeaderFieldsTooLarge, "request head exceeds the header limit");
+        return Result::kError;
+      }
+      if (n > 0 && consumed_ < available) {
+        continue;  // Beast took a piece (start line, some fields); offer the rest
+      }
       return Result::kNeedMore;
     }
     if (ec) {
       if (error_message_.empty()) {
         if (ec == beast_http::error::header_limit) {
           fail(Status::kRequestHeaderFieldsTooLarge, "request head exceeds the header limit");
+        } else if (ec == beast_http::error::bad_version &&
+                   names_other_http_version(message, available)) {
+          fail(Status::kHttpVersionNotSupported, "only HTTP/1.0 and HTTP/1.1 are served");
         } else if (ec == beast_http::error::body_limit) {
           fail(Status::kPayloadTooLarge, "request body exceeds the body limit");
         } else {
@@ -209,7 +277,7 @@ RequestParser::Result RequestParser::parse(const char* message, std::size_t avai
   }
   // Beast checks the header limit only when it sees bytes; an incomplete head
   // already longer than the limit must not keep growing our buffer.
-  if (!beast.is_header_done() && available > max_header_bytes_) {
+  if (!beast.is_header_done() && available >= max_header_bytes_) {
     fail(Status::kRequestHeaderFieldsTooLarge, "request head exceeds the header limit");
     return Result::kError;
   }

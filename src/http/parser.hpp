@@ -87,6 +87,7 @@ class RequestParser {
   unsigned version_ = 11;
   bool keep_alive_ = true;
   bool expect_continue_ = false;
+  bool host_seen_ = false;
   bool chunked_ = false;
   bool has_body_span_ = false;
   Span body_;

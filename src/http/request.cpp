@@ -10,11 +10,15 @@ namespace {
 constexpr std::array<std::string_view, kMethodCount> kMethodNames = {
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 }  // namespace
 
-std::string_view method_name(Method m) { return kMethodNames[static_cast<std::size_t>(m)]; }
+std::string_view method_name(Method m) {
+  return kMethodNames[static_cast<std::size_t>(m)];
+}
 
 Method parse_method(std::string_view s) {
   // Methods are case-sensitive (RFC 9110 §9.1).
@@ -27,8 +31,8 @@ Method parse_method(std::string_view s) {
 }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::optional<std::string_view> Request::header(std::string_view name) const {

@@ -26,8 +26,8 @@ struct Request {
   std::string_view method_text;
   std::string_view target;  // as sent: path + optional '?' query
   std::string_view path;
-  std::string_view query;   // without the '?'
-  unsigned version = 11;    // 10 or 11
+  std::string_view query;  // without the '?'
+  unsigned version = 11;   // 10 or 11
   std::vector<Header> headers;
   std::string_view body;
   bool keep_alive = true;

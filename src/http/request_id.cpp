@@ -39,7 +39,12 @@ bool is_acceptable_request_id(std::string_view id) {
 }
 
 void RequestIdMiddleware::before(Context& ctx) {
-  if (const auto sent = ctx.request.header("X-Request-Id"); sent && is_acceptable_request_id(*sent)) {
+  assign_request_id(ctx);
+}
+
+void assign_request_id(Context& ctx) {
+  if (const auto sent = ctx.request.header("X-Request-Id");
+      sent && is_acceptable_request_id(*sent)) {
     ctx.request_id = *sent;
     return;
   }

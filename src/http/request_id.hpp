@@ -15,4 +15,8 @@ class RequestIdMiddleware final : public Middleware {
 
 bool is_acceptable_request_id(std::string_view id);
 
+// Sets ctx.request_id from the request or a new id (what the middleware does;
+// also used for responses the parser answers before routing).
+void assign_request_id(Context& ctx);
+
 }  // namespace surge::http

@@ -47,16 +47,18 @@ RouteMetricsMiddleware::RouteMetricsMiddleware(const Router& router, metrics::Re
   static_assert(kStatuses.size() <= kStatusSlots);
   const auto make = [&registry](const std::string& route, std::string_view method) {
     PerRoute r;
-    r.latency = registry.histogram("surge_http_request_duration_seconds",
-                                   "Time from a request's parse to its response, by route.",
-                                   {{"route", route}, {"method", std::string(method)}},
-                                   metrics::default_latency_bounds(),
-                                   metrics::Visibility::kOnceNonZero);
+    r.latency =
+        registry.histogram("surge_http_request_duration_seconds",
+                           "Time from a request's parse to its response, by route.",
+                           {{"route", route}, {"method", std::string(method)}},
+                           metrics::default_latency_bounds(), metrics::Visibility::kOnceNonZero);
     for (std::size_t i = 0; i < kStatuses.size(); ++i) {
-      r.by_status[i] = registry.counter(
-          "surge_http_requests_total", "HTTP requests answered, by route and status.",
-          {{"route", route}, {"method", std::string(method)}, {"status", std::to_string(code(kStatuses[i]))}},
-          metrics::Visibility::kOnceNonZero);
+      r.by_status[i] = registry.counter("surge_http_requests_total",
+                                        "HTTP requests answered, by route and status.",
+                                        {{"route", route},
+                                         {"method", std::string(method)},
+                                         {"status", std::to_string(code(kStatuses[i]))}},
+                                        metrics::Visibility::kOnceNonZero);
     }
     return r;
   };

@@ -1,5 +1,6 @@
 #include "http/router.hpp"
 
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -28,7 +29,8 @@ std::vector<std::string_view> split_segments(std::string_view path) {
 }
 
 bool is_param(std::string_view segment) {
-  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}' &&
+         segment.substr(1, segment.size() - 2).find_first_of("{}") == std::string_view::npos;
 }
 
 }  // namespace
@@ -65,7 +67,8 @@ Router::Path& Router::path_for(const std::string& pattern) {
   std::size_t params = 0;
   for (auto seg : split_segments(pattern)) {
     if (seg.find_first_of("{}") != std::string_view::npos && !is_param(seg)) {
-      throw std::invalid_argument(fmt::format("route pattern {}: malformed segment {}", pattern, seg));
+      throw std::invalid_argument(
+          fmt::format("route pattern {}: malformed segment {}", pattern, seg));
     }
     params += is_param(seg) ? 1 : 0;
     path->segments.emplace_back(seg);
@@ -143,6 +146,7 @@ Router::Match Router::match(Method method, std::string_view path) const {
     return match_path(*it->second, method, {});
   }
 
+  std::optional<Match> shape_match;
   for (const Path* candidate : parameterised_) {
     PathParams params;
     std::string_view rest = path;
@@ -178,10 +182,18 @@ Router::Match Router::match(Method method, std::string_view path) const {
       rest.remove_prefix(seg.size());
     }
     if (ok && rest.empty()) {
-      return match_path(*candidate, method, params);
+      Match m = match_path(*candidate, method, params);
+      if (m.outcome == Outcome::kFound) {
+        return m;
+      }
+      // Another pattern of the same shape may serve this method; remember
+      // the first 405 in case none does.
+      if (!shape_match) {
+        shape_match = m;
+      }
     }
   }
-  return {};
+  return shape_match.value_or(Match{});
 }
 
 }  // namespace surge::http

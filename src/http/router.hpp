@@ -12,10 +12,7 @@
 // Thread safety: build the table before the server starts; lookups are
 // read-only and may run on every I/O thread at once.
 
-#include <boost/asio/awaitable.hpp>
-
 #include <array>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -24,6 +21,8 @@
 #include <unordered_map>
 #include <variant>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
 
 #include "http/request.hpp"
 

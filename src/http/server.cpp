@@ -1,14 +1,13 @@
 #include "http/server.hpp"
 
+#include <algorithm>
+#include <stdexcept>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <algorithm>
-#include <stdexcept>
-
 #include <fmt/format.h>
 
 #include "http/connection.hpp"
@@ -28,8 +27,12 @@ Worker::Worker(Server& server, std::size_t index) : server_(server), index_(inde
   refresh_date();
 }
 
-const ServerSettings& Worker::settings() const { return server_.settings_; }
-Dispatcher& Worker::dispatcher() { return server_.dispatcher_; }
+const ServerSettings& Worker::settings() const {
+  return server_.settings_;
+}
+Dispatcher& Worker::dispatcher() {
+  return server_.dispatcher_;
+}
 
 unsigned short Worker::listen(unsigned short port) {
   const asio::ip::tcp::endpoint endpoint(asio::ip::make_address(settings().address), port);
@@ -71,7 +74,8 @@ asio::awaitable<void> Worker::accept_loop() {
     }
     // Checked per thread without a lock: the limit may be passed by at most
     // one connection per I/O thread, which is fine for a protective bound.
-    if (server_.open_connections_.value() >= static_cast<std::int64_t>(settings().max_connections)) {
+    if (server_.open_connections_.value() >=
+        static_cast<std::int64_t>(settings().max_connections)) {
       // Beyond the limit: close at once; the server stays up for the others.
       server_.rejected_.add();
       boost::system::error_code ignored;
@@ -84,7 +88,9 @@ asio::awaitable<void> Worker::accept_loop() {
   }
 }
 
-void Worker::attach(Connection& c) { connections_.push_back(c); }
+void Worker::attach(Connection& c) {
+  connections_.push_back(c);
+}
 
 void Worker::connection_closed() {
   server_.open_connections_.add(-1);
@@ -107,8 +113,8 @@ void Worker::refresh_date() {
 void Worker::schedule_sweep() {
   // Often enough for the Date header and the shortest timeout's accuracy.
   const auto shortest = std::min(settings().header_timeout, settings().idle_timeout);
-  const auto period = std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(20),
-                                                            std::chrono::milliseconds(500));
+  const auto period = std::clamp<std::chrono::milliseconds>(
+      shortest / 4, std::chrono::milliseconds(20), std::chrono::milliseconds(500));
   sweeper_.expires_after(period);
   sweeper_.async_wait([this](const boost::system::error_code& ec) {
     if (!ec) {
@@ -193,8 +199,9 @@ Server::Server(ServerSettings settings, Dispatcher& dispatcher, metrics::Registr
                                "Connections closed at once because max_connections was reached.");
   timed_out_ = registry.counter("surge_http_connections_timed_out_total",
                                 "Connections closed by the header, idle or write timeout.");
-  protocol_errors_ = registry.counter("surge_http_protocol_errors_total",
-                                      "Requests rejected by the parser (400/413/431/505) and closed.");
+  protocol_errors_ =
+      registry.counter("surge_http_protocol_errors_total",
+                       "Requests rejected by the parser (400/413/431/505) and closed.");
   open_connections_ = registry.gauge("surge_http_connections_open", "Connections open now.");
 }
 
@@ -203,7 +210,9 @@ Server::~Server() {
   wait();
 }
 
-asio::io_context& Server::context(std::size_t thread) { return workers_.at(thread)->io(); }
+asio::io_context& Server::context(std::size_t thread) {
+  return workers_.at(thread)->io();
+}
 
 void Server::start() {
   port_ = workers_.front()->listen(settings_.port);

@@ -9,13 +9,13 @@
 // called from any thread (a signal handler's io_context, a test); wait()
 // returns once every connection is closed and every thread has finished.
 
-#include <boost/asio/io_context.hpp>
-
 #include <atomic>
 #include <cstddef>
 #include <memory>
 #include <thread>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
 
 #include "http/dispatcher.hpp"
 #include "http/settings.hpp"

@@ -32,7 +32,9 @@ enum class Status : unsigned short {
   kHttpVersionNotSupported = 505,
 };
 
-constexpr unsigned code(Status s) { return static_cast<unsigned>(s); }
+constexpr unsigned code(Status s) {
+  return static_cast<unsigned>(s);
+}
 
 // "200 OK" style status line tail, without CRLF.
 std::string_view status_line(Status s);

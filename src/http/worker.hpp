@@ -11,16 +11,16 @@
 // which posts onto it. Timeouts cost no timer per request: each connection
 // stores a deadline and the sweeper closes the ones past it.
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/intrusive/list.hpp>
-
 #include <array>
 #include <chrono>
 #include <ctime>
 #include <optional>
 #include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include "http/settings.hpp"
 
@@ -34,8 +34,9 @@ using ConnectionHook =
     boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
 // The hook is named explicitly so the list can be declared while Connection
 // is still incomplete.
-using ConnectionList = boost::intrusive::list<Connection, boost::intrusive::base_hook<ConnectionHook>,
-                                              boost::intrusive::constant_time_size<false>>;
+using ConnectionList =
+    boost::intrusive::list<Connection, boost::intrusive::base_hook<ConnectionHook>,
+                           boost::intrusive::constant_time_size<false>>;
 
 class Worker {
  public:
