@@ -13,6 +13,7 @@
 #include <fmt/core.h>
 
 #include "app/config.hpp"
+#include "app/migrate.hpp"
 #include "app/serve.hpp"
 #include "log/log.hpp"
 
@@ -68,6 +69,8 @@ int run_cli(int argc, char** argv) {
   // Reserved so the references add_command returns stay valid while adding.
   commands.reserve(8);
   add_command(root, commands, config_file, "serve", "Run the HTTP API server", serve);
+  add_command(root, commands, config_file, "migrate",
+              "Apply pending database migrations (idempotent)", migrate);
   add_command(root, commands, config_file, "config",
               "Print the effective configuration as TOML and exit", print_config);
 

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <ratio>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -29,9 +30,9 @@ namespace surge::app {
 namespace {
 
 // ===========================================================================
-// The settings table: one row per setting. Adding a section (database,
-// redis, auth) means adding its struct to Config and its rows here; file
-// parsing, environment overrides, validation and describe() follow.
+// The settings table: one row per setting. Adding a section means adding its
+// struct to Config and its rows here; file parsing, environment overrides,
+// validation and describe() follow.
 // ===========================================================================
 
 enum class Kind {
@@ -40,11 +41,15 @@ enum class Kind {
   boolean,      // file: true/false; env: true/false/1/0/yes/no
   duration_ms,  // milliseconds: 1500, or with a unit: "1500ms", "10s", "5m", "1h"
   size,         // bytes: 16384, or with a unit: "16KiB", "1MiB", "1GiB"
+  duration_s,   // seconds: 60, or with a unit: "60s", "5m", "1h", "1d"
+  string_list,  // file: an array of strings; env: comma-separated, "" = empty
 };
 
+using StringList = std::vector<std::string>;
+
 // A parsed setting value: strings stay strings, every numeric kind is a
-// count of its unit (ms, bytes).
-using Value = std::variant<std::string, std::uint64_t, bool>;
+// count of its unit (ms, bytes, s).
+using Value = std::variant<std::string, std::uint64_t, bool, StringList>;
 
 struct Rule {
   std::uint64_t min = 0;  // numeric kinds: inclusive range
@@ -52,6 +57,14 @@ struct Rule {
   std::vector<std::string_view> choices{};  // string kind: allowed values (empty: any)
   bool allow_empty = false;                 // string kind
   bool secret = false;                      // describe() masks it
+  // string and string_list kinds: describe() and error messages mask the
+  // password of a URI / libpq key=value string.
+  bool redact_uri = false;
+  std::size_t min_items = 0;  // string_list kind
+  // string_list kind: every item must be non-empty and, when set, pass
+  // item_ok; item_expectation says what item_ok wants.
+  bool (*item_ok)(std::string_view) = nullptr;
+  std::string_view item_expectation = "a non-empty string";
 };
 
 struct Setting {
@@ -65,6 +78,11 @@ struct Setting {
 template <class T>
 inline constexpr bool is_integer_field = std::is_integral_v<T> && !std::is_same_v<T, bool>;
 
+template <class T>
+inline constexpr bool is_duration = false;
+template <class Rep, class Period>
+inline constexpr bool is_duration<std::chrono::duration<Rep, Period>> = true;
+
 // Binds a row to a field of Config. `access` is a generic lambda returning a
 // reference to the field, so one lambda serves for reading and writing. The
 // static_asserts keep kind and field type in step; the range is clamped to
@@ -74,10 +92,18 @@ Setting row(std::string_view key, Access access, Rule rule = {}) {
   using Field = std::remove_cvref_t<decltype(access(std::declval<Config&>()))>;
   if constexpr (K == Kind::string) {
     static_assert(std::is_same_v<Field, std::string>);
+  } else if constexpr (K == Kind::string_list) {
+    static_assert(std::is_same_v<Field, StringList>);
   } else if constexpr (K == Kind::boolean) {
     static_assert(std::is_same_v<Field, bool>);
   } else if constexpr (K == Kind::duration_ms) {
-    static_assert(std::is_same_v<Field, std::chrono::milliseconds>);
+    // Any duration at least as fine as a millisecond (steady_clock's too).
+    static_assert(is_duration<Field> &&
+                  std::ratio_less_equal_v<typename Field::period, std::milli>);
+    rule.max = std::min<std::uint64_t>(
+        rule.max, std::chrono::duration_cast<std::chrono::milliseconds>(Field::max()).count());
+  } else if constexpr (K == Kind::duration_s) {
+    static_assert(std::is_same_v<Field, std::chrono::seconds>);
     rule.max = std::min<std::uint64_t>(rule.max, std::numeric_limits<std::int64_t>::max());
   } else {
     static_assert(is_integer_field<Field>);
@@ -90,19 +116,25 @@ Setting row(std::string_view key, Access access, Rule rule = {}) {
       .store =
           [access](Config& config, const Value& value) {
             auto& field = access(config);
-            if constexpr (K == Kind::string || K == Kind::boolean) {
+            if constexpr (K == Kind::string || K == Kind::boolean || K == Kind::string_list) {
               field = std::get<Field>(value);
             } else if constexpr (K == Kind::duration_ms) {
-              field = std::chrono::milliseconds(std::get<std::uint64_t>(value));
+              field = std::chrono::duration_cast<Field>(
+                  std::chrono::milliseconds(std::get<std::uint64_t>(value)));
+            } else if constexpr (K == Kind::duration_s) {
+              field = std::chrono::seconds(std::get<std::uint64_t>(value));
             } else {
               field = static_cast<Field>(std::get<std::uint64_t>(value));
             }
           },
       .read = [access](const Config& config) -> Value {
         const auto& field = access(config);
-        if constexpr (K == Kind::string || K == Kind::boolean) {
+        if constexpr (K == Kind::string || K == Kind::boolean || K == Kind::string_list) {
           return field;
         } else if constexpr (K == Kind::duration_ms) {
+          return static_cast<std::uint64_t>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(field).count());
+        } else if constexpr (K == Kind::duration_s) {
           return static_cast<std::uint64_t>(field.count());
         } else {
           return static_cast<std::uint64_t>(field);
@@ -115,7 +147,40 @@ constexpr std::uint64_t kKiB = 1024;
 constexpr std::uint64_t kMiB = 1024 * kKiB;
 constexpr std::uint64_t kGiB = 1024 * kMiB;
 constexpr std::uint64_t kSecond = 1000;
+constexpr std::uint64_t kMinute = 60 * kSecond;
 constexpr std::uint64_t kHour = 3600 * kSecond;
+constexpr std::uint64_t kDaySeconds = 86400;  // duration_s rows count seconds
+
+// "host:port" or "[v6 address]:port" with a port 1..65535 (redis shards).
+bool is_host_port(std::string_view text) {
+  std::string_view host;
+  std::string_view port;
+  if (text.starts_with('[')) {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || text.substr(close + 1, 1) != ":") {
+      return false;
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos || text.find(':', colon + 1) != std::string_view::npos) {
+      return false;  // no port, or a bare IPv6 address (brackets required)
+    }
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  const bool host_ok = !host.empty() && std::ranges::none_of(host, [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte <= 0x20 || byte == 0x7f || c == '/' || c == '@' || c == '[' || c == ']';
+  });
+  if (!host_ok || port.empty() || port.size() > 5 ||
+      !std::ranges::all_of(port, [](char c) { return c >= '0' && c <= '9'; })) {
+    return false;
+  }
+  const int number = std::stoi(std::string(port));
+  return number >= 1 && number <= 65535;
+}
 
 // Rows of one section stay together: describe() starts a [section] header
 // whenever the section changes.
@@ -153,6 +218,87 @@ const std::vector<Setting>& settings() {
           "server.access_log", [](auto& c) -> auto& { return c.server.access_log; }),
       row<Kind::string>("log.level", [](auto& c) -> auto& { return c.log.level; },
                         {.choices = {"trace", "debug", "info", "warn", "error", "off"}}),
+
+      // "" = no database configured (the commands that need one refuse).
+      row<Kind::string>("database.primary", [](auto& c) -> auto& { return c.database.primary; },
+                        {.allow_empty = true, .redact_uri = true}),
+      row<Kind::string_list>("database.replicas",
+                             [](auto& c) -> auto& { return c.database.replicas; },
+                             {.redact_uri = true}),
+      row<Kind::uint>("database.connections_per_thread",
+                      [](auto& c) -> auto& { return c.database.connections_per_thread; },
+                      {.min = 1, .max = 256}),
+      row<Kind::duration_ms>("database.connect_timeout_ms",
+                             [](auto& c) -> auto& { return c.database.connect_timeout; },
+                             {.min = 1, .max = 10 * kMinute}),
+      row<Kind::duration_ms>("database.query_timeout_ms",
+                             [](auto& c) -> auto& { return c.database.query_timeout; },
+                             {.min = 1, .max = kHour}),
+      row<Kind::duration_ms>("database.max_replica_lag_ms",
+                             [](auto& c) -> auto& { return c.database.max_replica_lag; },
+                             {.min = 1, .max = kHour}),
+      // The health check runs this often per node: below 10 ms it is a busy loop.
+      row<Kind::duration_ms>("database.health_interval_ms",
+                             [](auto& c) -> auto& { return c.database.health_interval; },
+                             {.min = 10, .max = 10 * kMinute}),
+      // 0 = no read-your-writes: reads right after a write may hit a replica.
+      row<Kind::duration_ms>("database.read_your_writes_window_ms",
+                             [](auto& c) -> auto& { return c.database.read_your_writes_window; },
+                             {.min = 0, .max = kHour}),
+
+      // No shards = no Redis configured.
+      row<Kind::string_list>(
+          "redis.shards", [](auto& c) -> auto& { return c.redis.shards; },
+          {.item_ok = is_host_port, .item_expectation = "host:port with a port 1..65535"}),
+      row<Kind::uint>("redis.connections_per_thread",
+                      [](auto& c) -> auto& { return c.redis.connections_per_thread; },
+                      {.min = 1, .max = 256}),
+      row<Kind::duration_ms>("redis.connect_timeout_ms",
+                             [](auto& c) -> auto& { return c.redis.connect_timeout; },
+                             {.min = 1, .max = 10 * kMinute}),
+      row<Kind::duration_ms>("redis.command_timeout_ms",
+                             [](auto& c) -> auto& { return c.redis.command_timeout; },
+                             {.min = 1, .max = kHour}),
+      row<Kind::uint>("redis.breaker_failures",
+                      [](auto& c) -> auto& { return c.redis.breaker_failures; },
+                      {.min = 1, .max = 1'000'000}),
+      row<Kind::duration_ms>("redis.breaker_open_for_ms",
+                             [](auto& c) -> auto& { return c.redis.breaker_open_for; },
+                             {.min = 1, .max = kHour}),
+      row<Kind::duration_ms>("redis.health_interval_ms",
+                             [](auto& c) -> auto& { return c.redis.health_interval; },
+                             {.min = 10, .max = 10 * kMinute}),
+
+      row<Kind::boolean>(
+          "cache.l1_enabled", [](auto& c) -> auto& { return c.cache.l1_enabled; }),
+      row<Kind::boolean>(
+          "cache.l2_enabled", [](auto& c) -> auto& { return c.cache.l2_enabled; }),
+      row<Kind::uint>("cache.l1_max_entries",
+                      [](auto& c) -> auto& { return c.cache.l1.max_entries; },
+                      {.min = 1, .max = 1'000'000'000}),
+      row<Kind::size>("cache.l1_max_bytes", [](auto& c) -> auto& { return c.cache.l1.max_bytes; },
+                      {.min = kKiB, .max = 1024 * kGiB}),
+      row<Kind::duration_ms>("cache.l1_ttl_ms", [](auto& c) -> auto& { return c.cache.l1.ttl; },
+                             {.min = 1, .max = 24 * kHour}),
+      row<Kind::duration_ms>("cache.l1_negative_ttl_ms",
+                             [](auto& c) -> auto& { return c.cache.l1.negative_ttl; },
+                             {.min = 1, .max = 24 * kHour}),
+      // 0 = max(16, 2 x hardware threads); rounded up to a power of two.
+      row<Kind::uint>("cache.l1_shards", [](auto& c) -> auto& { return c.cache.l1.shards; },
+                      {.max = 65536}),
+      row<Kind::duration_s>("cache.l2_ttl_s", [](auto& c) -> auto& { return c.cache.l2_ttl; },
+                            {.min = 1, .max = 30 * kDaySeconds}),
+      row<Kind::duration_s>("cache.l2_negative_ttl_s",
+                            [](auto& c) -> auto& { return c.cache.l2_negative_ttl; },
+                            {.min = 1, .max = 30 * kDaySeconds}),
+
+      // "" = not configured: the server refuses the routes that need it.
+      row<Kind::string>("auth.token_secret", [](auto& c) -> auto& { return c.auth.token_secret; },
+                        {.allow_empty = true, .secret = true}),
+      row<Kind::string>("auth.admin_token", [](auto& c) -> auto& { return c.auth.admin_token; },
+                        {.allow_empty = true, .secret = true}),
+      row<Kind::duration_s>("auth.token_ttl_s", [](auto& c) -> auto& { return c.auth.token_ttl; },
+                            {.min = 1, .max = 365 * kDaySeconds}),
   };
   return table;
 }
@@ -222,6 +368,114 @@ bool iequals(std::string_view a, std::string_view b) {
   });
 }
 
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) {
+    return {};
+  }
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
+// An environment list: comma-separated, spaces around items trimmed; "" (or
+// only spaces) is the empty list. Empty items stay, for validation to name.
+StringList split_list(std::string_view text) {
+  StringList items;
+  if (trim(text).empty()) {
+    return items;
+  }
+  for (std::size_t start = 0;;) {
+    const auto comma = text.find(',', start);
+    items.emplace_back(trim(text.substr(start, comma - start)));
+    if (comma == std::string_view::npos) {
+      return items;
+    }
+    start = comma + 1;
+  }
+}
+
+// A connection string with its password replaced by ***: the password of a
+// URI's user info (postgresql://user:secret@host), a password= query
+// parameter, or a libpq key=value string's password (quoted or not). Other
+// text comes back unchanged.
+std::string redact_uri(std::string_view text) {
+  constexpr std::string_view kMask = "***";
+  constexpr auto kNpos = std::string_view::npos;
+  std::string out;
+  std::size_t copied = 0;  // text[0, copied) is in `out`
+  const auto mask = [&](std::size_t from, std::size_t to) {
+    out.append(text.substr(copied, from - copied));
+    out += kMask;
+    copied = to;
+  };
+  if (const auto scheme = text.find("://"); scheme != kNpos) {
+    const std::size_t start = scheme + 3;
+    // The user info ends at the last '@' before the query, not at the first
+    // '/': a password with an unencoded '/' or '#' is still masked (an '@'
+    // in the path over-masks, which is the safe way to be wrong).
+    const std::size_t end = std::min(text.find('?', start), text.size());
+    const std::string_view rest = text.substr(start, end - start);
+    if (const auto at = rest.rfind('@'); at != kNpos) {
+      if (const auto colon = rest.find(':'); colon < at && colon + 1 < at) {
+        mask(start + colon + 1, start + at);
+      }
+    }
+    if (const auto query = text.find('?', end); query != kNpos) {
+      const std::size_t query_end = std::min(text.find('#', query), text.size());
+      for (std::size_t param = query + 1; param < query_end;) {
+        const std::size_t amp = std::min(text.find('&', param), query_end);
+        constexpr std::string_view kKey = "password=";
+        if (const auto p = text.substr(param, amp - param);
+            p.starts_with(kKey) && p.size() > kKey.size()) {
+          mask(param + kKey.size(), amp);
+        }
+        param = amp + 1;
+      }
+    }
+  } else {
+    // keyword = value ..., values optionally in single quotes with \ escapes.
+    const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    const auto skip_spaces = [&](std::size_t i) {
+      while (i < text.size() && space(text[i])) {
+        ++i;
+      }
+      return i;
+    };
+    for (std::size_t i = skip_spaces(0); i < text.size(); i = skip_spaces(i)) {
+      const std::size_t key_start = i;
+      while (i < text.size() && !space(text[i]) && text[i] != '=') {
+        ++i;
+      }
+      const std::string_view key = text.substr(key_start, i - key_start);
+      i = skip_spaces(i);
+      if (i >= text.size() || text[i] != '=') {
+        break;  // not a key=value string
+      }
+      i = skip_spaces(i + 1);
+      const std::size_t value_start = i;
+      if (i < text.size() && text[i] == '\'') {
+        for (++i; i < text.size() && text[i] != '\''; ++i) {
+          if (text[i] == '\\') {
+            ++i;
+          }
+        }
+        ++i;  // the closing quote
+      } else {
+        for (; i < text.size() && !space(text[i]); ++i) {
+          if (text[i] == '\\') {
+            ++i;
+          }
+        }
+      }
+      i = std::min(i, text.size());
+      if (key == "password" && i > value_start) {
+        mask(value_start, i);
+      }
+    }
+  }
+  out.append(text.substr(copied));
+  return out;
+}
+
 // Digits only: no sign, no spaces, no base prefix. nullopt on overflow.
 std::optional<std::uint64_t> parse_digits(std::string_view text) {
   if (text.empty()) {
@@ -278,6 +532,10 @@ std::optional<std::uint64_t> parse_duration_ms(std::string_view text) {
   return parse_with_unit(text, {{"ms", 1}, {"s", kSecond}, {"m", 60 * kSecond}, {"h", kHour}});
 }
 
+std::optional<std::uint64_t> parse_duration_s(std::string_view text) {
+  return parse_with_unit(text, {{"s", 1}, {"m", 60}, {"h", 3600}, {"d", kDaySeconds}});
+}
+
 std::optional<std::uint64_t> parse_size(std::string_view text) {
   return parse_with_unit(text, {{"B", 1}, {"KiB", kKiB}, {"MiB", kMiB}, {"GiB", kGiB}});
 }
@@ -304,6 +562,15 @@ std::string expectation(const Setting& s, Source source) {
       return fmt::format("a duration {}..{} ms (like 1500, 1500ms, 10s, 5m, 1h)", r.min, r.max);
     case Kind::size:
       return fmt::format("a size {}..{} bytes (like 16384, 16KiB, 1MiB)", r.min, r.max);
+    case Kind::duration_s:
+      return fmt::format("a duration {}..{} s (like 60, 60s, 5m, 1h, 1d)", r.min, r.max);
+    case Kind::string_list: {
+      std::string text = source == Source::env ? "a comma-separated list" : "an array of strings";
+      if (r.min_items > 0) {
+        text += fmt::format(" with at least {} item{}", r.min_items, r.min_items == 1 ? "" : "s");
+      }
+      return text;
+    }
   }
   return "a valid value";
 }
@@ -320,13 +587,48 @@ bool acceptable(const Setting& s, const Value& value) {
   if (const auto* number = std::get_if<std::uint64_t>(&value)) {
     return *number >= r.min && *number <= r.max;
   }
+  if (const auto* items = std::get_if<StringList>(&value)) {
+    return items->size() >= r.min_items;
+  }
   return true;
+}
+
+// A string (or one list item) as error messages and describe() show it:
+// quoted, a secret masked (an empty one stays visible: "not set" is what one
+// debugs), a connection string's password redacted.
+std::string shown(const Rule& r, std::string_view text) {
+  if (r.secret && !text.empty()) {
+    return quote("***");
+  }
+  return quote(r.redact_uri ? redact_uri(text) : text);
+}
+
+// An environment variable's text as an error message shows it: a list is
+// masked item by item.
+std::string shown_env(const Setting& s, std::string_view text) {
+  if (s.kind != Kind::string_list || (!s.rule.secret && !s.rule.redact_uri)) {
+    return shown(s.rule, text);
+  }
+  std::vector<std::string> items;
+  for (const auto& item : split_list(text)) {
+    items.push_back(s.rule.secret && !item.empty() ? "***" : redact_uri(item));
+  }
+  return quote(fmt::format("{}", fmt::join(items, ",")));
 }
 
 [[noreturn]] void reject(const Setting& s, Source source, std::string_view got,
                          std::string_view where) {
   throw ConfigError(
       fmt::format("{}: expected {}, got {} (from {})", s.key, expectation(s, source), got, where));
+}
+
+// Item `index` (from 0) of a string_list row obeys the row's item rule.
+void check_item(const Setting& s, std::size_t index, std::string_view item,
+                std::string_view where) {
+  if (item.empty() || (s.rule.item_ok != nullptr && !s.rule.item_ok(item))) {
+    throw ConfigError(fmt::format("{}[{}]: expected {}, got {} (from {})", s.key, index,
+                                  s.rule.item_expectation, shown(s.rule, item), where));
+  }
 }
 
 // An environment variable's text as a value of the row's kind.
@@ -361,13 +663,47 @@ std::optional<Value> parse_text(const Setting& s, std::string_view text) {
         return Value(*n);
       }
       return std::nullopt;
+    case Kind::duration_s:
+      if (auto n = parse_duration_s(text)) {
+        return Value(*n);
+      }
+      return std::nullopt;
+    case Kind::string_list:
+      return Value(split_list(text));
   }
   return std::nullopt;
 }
 
+// How a bad TOML value is shown after "got".
+std::string render_node(const Rule& rule, const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::string:
+      return shown(rule, node.as_string()->get());
+    case toml::node_type::integer:
+      return std::to_string(node.as_integer()->get());
+    case toml::node_type::floating_point:
+      return fmt::format("{}", node.as_floating_point()->get());
+    case toml::node_type::boolean:
+      return node.as_boolean()->get() ? "true" : "false";
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array: {
+      const std::size_t n = node.as_array()->size();
+      return fmt::format("an array of {} item{}", n, n == 1 ? "" : "s");
+    }
+    default:
+      return "a date/time";
+  }
+}
+
+std::string location(const std::string& file, const toml::source_region& region) {
+  return fmt::format("{}:{}", file, region.begin.line);
+}
+
 // A TOML node as a value of the row's kind. Types are strict (a quoted
 // "8080" is not a port); durations and sizes also take a string with a unit.
-std::optional<Value> parse_node(const Setting& s, const toml::node& node) {
+// A bad list item throws at once, naming the item and its line.
+std::optional<Value> parse_node(const Setting& s, const toml::node& node, const std::string& file) {
   const auto non_negative = [&]() -> std::optional<Value> {
     if (const auto* n = node.as_integer(); n != nullptr && n->get() >= 0) {
       return Value(static_cast<std::uint64_t>(n->get()));
@@ -388,33 +724,33 @@ std::optional<Value> parse_node(const Setting& s, const toml::node& node) {
       }
       return std::nullopt;
     case Kind::duration_ms:
+    case Kind::duration_s:
     case Kind::size:
       if (const auto* str = node.as_string()) {
         return parse_text(s, str->get());
       }
       return non_negative();
+    case Kind::string_list: {
+      const auto* array = node.as_array();
+      if (array == nullptr) {
+        return std::nullopt;
+      }
+      StringList items;
+      for (std::size_t i = 0; i < array->size(); ++i) {
+        const toml::node& element = *array->get(i);
+        const auto* str = element.as_string();
+        if (str == nullptr) {
+          throw ConfigError(fmt::format("{}[{}]: expected a string, got {} (from {})", s.key, i,
+                                        render_node(s.rule, element),
+                                        location(file, element.source())));
+        }
+        check_item(s, i, str->get(), location(file, element.source()));
+        items.push_back(str->get());
+      }
+      return Value(std::move(items));
+    }
   }
   return std::nullopt;
-}
-
-// How a bad TOML value is shown after "got".
-std::string render_node(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::string:
-      return quote(node.as_string()->get());
-    case toml::node_type::integer:
-      return std::to_string(node.as_integer()->get());
-    case toml::node_type::floating_point:
-      return fmt::format("{}", node.as_floating_point()->get());
-    case toml::node_type::boolean:
-      return node.as_boolean()->get() ? "true" : "false";
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    default:
-      return "a date/time";
-  }
 }
 
 // ===========================================================================
@@ -477,26 +813,22 @@ std::vector<std::string_view> section_names() {
   return names;
 }
 
-std::string location(const std::string& file, const toml::source_region& region) {
-  return fmt::format("{}:{}", file, region.begin.line);
-}
-
 void apply_table(Config& config, const toml::table& table, const std::string& prefix,
                  const std::string& file) {
   for (const auto& [name, node] : table) {
     const std::string key =
         prefix.empty() ? std::string(name.str()) : fmt::format("{}.{}", prefix, name.str());
     if (const Setting* s = find_setting(key)) {
-      const auto value = parse_node(*s, node);
+      const auto value = parse_node(*s, node, file);
       if (!value || !acceptable(*s, *value)) {
-        reject(*s, Source::file, render_node(node), location(file, node.source()));
+        reject(*s, Source::file, render_node(s->rule, node), location(file, node.source()));
       }
       s->store(config, *value);
     } else if (is_section(key)) {
       const auto* sub = node.as_table();
       if (sub == nullptr) {
         throw ConfigError(fmt::format("{}: expected a table [{}], got {} (from {})", key, key,
-                                      render_node(node), location(file, node.source())));
+                                      render_node(Rule{}, node), location(file, node.source())));
       }
       apply_table(config, *sub, key, file);
     } else if (node.is_table()) {
@@ -548,7 +880,12 @@ void apply_env(Config& config, const GetenvFn& getenv_fn) {
     }
     const auto value = parse_text(s, *text);
     if (!value || !acceptable(s, *value)) {
-      reject(s, Source::env, quote(*text), name);
+      reject(s, Source::env, shown_env(s, *text), name);
+    }
+    if (const auto* items = std::get_if<StringList>(&*value)) {
+      for (std::size_t i = 0; i < items->size(); ++i) {
+        check_item(s, i, (*items)[i], name);
+      }
     }
     s.store(config, *value);
   }
@@ -611,8 +948,13 @@ std::string describe(const Config& config) {
     const Value value = s.read(config);
     std::string rendered;
     if (const auto* text = std::get_if<std::string>(&value)) {
-      // An empty secret stays visible: "not set" is what one debugs.
-      rendered = (s.rule.secret && !text->empty()) ? quote("***") : quote(*text);
+      rendered = shown(s.rule, *text);
+    } else if (const auto* items = std::get_if<StringList>(&value)) {
+      std::vector<std::string> parts;
+      for (const auto& item : *items) {
+        parts.push_back(shown(s.rule, item));
+      }
+      rendered = fmt::format("[{}]", fmt::join(parts, ", "));
     } else if (const auto* number = std::get_if<std::uint64_t>(&value)) {
       rendered = s.rule.secret ? quote("***") : std::to_string(*number);
     } else {

@@ -23,13 +23,55 @@
 //   [log]
 //   level = "info"               # trace, debug, info, warn, error, off
 //
+//   [database]                   # PostgreSQL (pg::Settings)
+//   primary = ""                 # libpq URI or key=value; "" = no database
+//   replicas = []                # ["postgresql://surge@replica-1/surge", ...]
+//   connections_per_thread = 2   # 1..256, per node per I/O thread
+//   connect_timeout_ms = 3000
+//   query_timeout_ms = 5000
+//   max_replica_lag_ms = 2000    # a replica further behind leaves rotation
+//   health_interval_ms = 250
+//   read_your_writes_window_ms = 5000  # 0 = reads after a write may hit a replica
+//
+//   [redis]                      # redis::Settings
+//   shards = []                  # ["127.0.0.1:7001", "[::1]:7002"]; order = placement
+//   connections_per_thread = 1   # 1..256
+//   connect_timeout_ms = 1000
+//   command_timeout_ms = 1000
+//   breaker_failures = 5         # consecutive failures that open a shard's breaker
+//   breaker_open_for_ms = 2000
+//   health_interval_ms = 500
+//
+//   [cache]                      # cache::TwoLevelOptions (jitter stays at its default)
+//   l1_enabled = true
+//   l2_enabled = true
+//   l1_max_entries = 100000
+//   l1_max_bytes = "64MiB"       # or 67108864
+//   l1_ttl_ms = 1000
+//   l1_negative_ttl_ms = 250
+//   l1_shards = 0                # 0 = max(16, 2 x hardware threads)
+//   l2_ttl_s = 60                # seconds, or "60s" / "5m" / "1h" / "1d"
+//   l2_negative_ttl_s = 5
+//
+//   [auth]
+//   token_secret = ""            # secret; "" = not configured
+//   admin_token = ""             # secret; "" = admin routes refused
+//   token_ttl_s = 86400
+//
 // Environment: the key upper-cased with '.' -> '_' and a SURGE_ prefix:
 // SURGE_SERVER_PORT=9000, SURGE_LOG_LEVEL=debug, SURGE_SERVER_ACCESS_LOG=no.
-// A variable that is set (even to "") overrides the file.
+// A variable that is set (even to "") overrides the file. A list is
+// comma-separated, spaces around items trimmed, "" = empty list:
+// SURGE_REDIS_SHARDS=127.0.0.1:7001,127.0.0.1:7002 (an item cannot contain a
+// comma there: a multi-host libpq URI as a replica needs the file).
+//
+// describe() masks secrets ("***") and the password of a URI or key=value
+// connection string (postgresql://user:***@host, password=***).
 //
 // Thread safety: load_config and describe are pure functions of their
 // arguments (plus getenv / the file system); call them from any thread.
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <optional>
@@ -37,7 +79,10 @@
 #include <string>
 #include <string_view>
 
+#include "cache/two_level.hpp"
 #include "http/settings.hpp"
+#include "pg/cluster.hpp"
+#include "redis/shards.hpp"
 
 namespace surge::app {
 
@@ -46,9 +91,23 @@ struct LogSettings {
   std::string level = "info";
 };
 
+// Credentials of the API. Empty = not configured: the server refuses the
+// routes that need it (admin routes without admin_token).
+struct AuthSettings {
+  std::string token_secret;  // signs user tokens
+  std::string admin_token;   // bearer token of the admin routes
+  std::chrono::seconds token_ttl{86400};
+
+  friend bool operator==(const AuthSettings&, const AuthSettings&) = default;
+};
+
 struct Config {
   http::ServerSettings server;
   LogSettings log;
+  pg::Settings database;  // primary "" = no database configured
+  redis::Settings redis;  // no shards = no Redis configured
+  cache::TwoLevelOptions cache;
+  AuthSettings auth;
 };
 
 // A setting is missing its file, malformed or out of range. what() names the

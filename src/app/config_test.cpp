@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -198,8 +199,13 @@ TEST_F(ConfigTest, UnknownKeyInFileIsRejected) {
   EXPECT_EQ(
       error_of("[server]\nport = 1\nprot = 2\n"),
       "server.prot: unknown setting (did you mean server.port?) (from " + path().string() + ":3)");
+  EXPECT_EQ(error_of("[metrics]\nport = 1\n"),
+            "metrics: unknown section (from " + path().string() + ":1)");
   EXPECT_EQ(error_of("[database]\nurl = \"x\"\n"),
-            "database: unknown section (from " + path().string() + ":1)");
+            "database.url: unknown setting (from " + path().string() + ":2)");
+  EXPECT_EQ(
+      error_of("[redis]\nshard = [\"a:1\"]\n"),
+      "redis.shard: unknown setting (did you mean redis.shards?) (from " + path().string() + ":2)");
   EXPECT_EQ(error_of("[sever]\nport = 1\n"),
             "sever: unknown section (did you mean server?) (from " + path().string() + ":1)");
   EXPECT_NE(error_of("level = \"info\"\n").find("level: unknown setting"), std::string::npos);
@@ -268,6 +274,337 @@ TEST_F(ConfigTest, DescribeRendersLoadableToml) {
   // What describe prints loads back to the same configuration.
   const Config again = load_config(write_file(text), fake_env());
   EXPECT_EQ(describe(again), text);
+}
+
+TEST_F(ConfigTest, NewSectionDefaultsEqualStructDefaults) {
+  const Config c = load_config(std::nullopt, fake_env());
+
+  const pg::Settings db;
+  EXPECT_EQ(c.database.primary, db.primary);
+  EXPECT_TRUE(c.database.primary.empty());  // no database configured
+  EXPECT_EQ(c.database.replicas, db.replicas);
+  EXPECT_EQ(c.database.connections_per_thread, db.connections_per_thread);
+  EXPECT_EQ(c.database.connect_timeout, db.connect_timeout);
+  EXPECT_EQ(c.database.query_timeout, db.query_timeout);
+  EXPECT_EQ(c.database.max_replica_lag, db.max_replica_lag);
+  EXPECT_EQ(c.database.health_interval, db.health_interval);
+  EXPECT_EQ(c.database.read_your_writes_window, db.read_your_writes_window);
+
+  const redis::Settings r;
+  EXPECT_EQ(c.redis.shards, r.shards);
+  EXPECT_EQ(c.redis.connections_per_thread, r.connections_per_thread);
+  EXPECT_EQ(c.redis.connect_timeout, r.connect_timeout);
+  EXPECT_EQ(c.redis.command_timeout, r.command_timeout);
+  EXPECT_EQ(c.redis.breaker_failures, r.breaker_failures);
+  EXPECT_EQ(c.redis.breaker_open_for, r.breaker_open_for);
+  EXPECT_EQ(c.redis.health_interval, r.health_interval);
+
+  const cache::TwoLevelOptions k;
+  EXPECT_EQ(c.cache.l1_enabled, k.l1_enabled);
+  EXPECT_EQ(c.cache.l2_enabled, k.l2_enabled);
+  EXPECT_EQ(c.cache.l1.max_entries, k.l1.max_entries);
+  EXPECT_EQ(c.cache.l1.max_bytes, k.l1.max_bytes);
+  EXPECT_EQ(c.cache.l1.ttl, k.l1.ttl);
+  EXPECT_EQ(c.cache.l1.negative_ttl, k.l1.negative_ttl);
+  EXPECT_EQ(c.cache.l1.shards, k.l1.shards);
+  EXPECT_EQ(c.cache.l1.jitter, k.l1.jitter);
+  EXPECT_EQ(c.cache.l2_ttl, k.l2_ttl);
+  EXPECT_EQ(c.cache.l2_negative_ttl, k.l2_negative_ttl);
+  EXPECT_EQ(c.cache.l2_jitter, k.l2_jitter);
+
+  EXPECT_EQ(c.auth, AuthSettings{});
+  EXPECT_TRUE(c.auth.token_secret.empty());
+  EXPECT_TRUE(c.auth.admin_token.empty());
+  EXPECT_EQ(c.auth.token_ttl, 86400s);
+}
+
+TEST_F(ConfigTest, NewSectionsFromFile) {
+  const auto file = write_file(R"(
+[database]
+primary = "postgresql://surge@db-primary:5432/surge"
+replicas = ["postgresql://surge@db-replica-1/surge", "postgresql://surge@db-replica-2/surge"]
+connections_per_thread = 4
+connect_timeout_ms = "2s"
+query_timeout_ms = 7000
+max_replica_lag_ms = 500
+health_interval_ms = 100
+read_your_writes_window_ms = 0
+
+[redis]
+shards = ["127.0.0.1:7001", "redis-1:7002", "[::1]:7003"]
+connections_per_thread = 2
+connect_timeout_ms = 300
+command_timeout_ms = "2s"
+breaker_failures = 3
+breaker_open_for_ms = "5s"
+health_interval_ms = 1000
+
+[cache]
+l1_enabled = false
+l2_enabled = false
+l1_max_entries = 5000
+l1_max_bytes = "8MiB"
+l1_ttl_ms = "2s"
+l1_negative_ttl_ms = 100
+l1_shards = 8
+l2_ttl_s = "5m"
+l2_negative_ttl_s = 10
+
+[auth]
+token_secret = "s3cret"
+admin_token = "adm1n"
+token_ttl_s = "1h"
+)");
+  const Config c = load_config(file, fake_env());
+  EXPECT_EQ(c.database.primary, "postgresql://surge@db-primary:5432/surge");
+  EXPECT_EQ(c.database.replicas,
+            (std::vector<std::string>{"postgresql://surge@db-replica-1/surge",
+                                      "postgresql://surge@db-replica-2/surge"}));
+  EXPECT_EQ(c.database.connections_per_thread, 4U);
+  EXPECT_EQ(c.database.connect_timeout, 2s);
+  EXPECT_EQ(c.database.query_timeout, 7s);
+  EXPECT_EQ(c.database.max_replica_lag, 500ms);
+  EXPECT_EQ(c.database.health_interval, 100ms);
+  EXPECT_EQ(c.database.read_your_writes_window, 0ms);
+
+  EXPECT_EQ(c.redis.shards,
+            (std::vector<std::string>{"127.0.0.1:7001", "redis-1:7002", "[::1]:7003"}));
+  EXPECT_EQ(c.redis.connections_per_thread, 2U);
+  EXPECT_EQ(c.redis.connect_timeout, 300ms);
+  EXPECT_EQ(c.redis.command_timeout, 2s);
+  EXPECT_EQ(c.redis.breaker_failures, 3U);
+  EXPECT_EQ(c.redis.breaker_open_for, 5s);
+  EXPECT_EQ(c.redis.health_interval, 1s);
+
+  EXPECT_FALSE(c.cache.l1_enabled);
+  EXPECT_FALSE(c.cache.l2_enabled);
+  EXPECT_EQ(c.cache.l1.max_entries, 5000U);
+  EXPECT_EQ(c.cache.l1.max_bytes, 8U * 1024 * 1024);
+  EXPECT_EQ(c.cache.l1.ttl, 2s);
+  EXPECT_EQ(c.cache.l1.negative_ttl, 100ms);
+  EXPECT_EQ(c.cache.l1.shards, 8U);
+  EXPECT_EQ(c.cache.l2_ttl, 300s);
+  EXPECT_EQ(c.cache.l2_negative_ttl, 10s);
+
+  EXPECT_EQ(c.auth.token_secret, "s3cret");
+  EXPECT_EQ(c.auth.admin_token, "adm1n");
+  EXPECT_EQ(c.auth.token_ttl, 3600s);
+}
+
+TEST_F(ConfigTest, ListsFromEnvironment) {
+  const auto file = write_file(
+      "[database]\nreplicas = [\"postgresql://surge@r1/surge\"]\n"
+      "[redis]\nshards = [\"127.0.0.1:6379\"]\n");
+  // Comma-separated, spaces around items trimmed; the environment beats the file.
+  Config c =
+      load_config(file, fake_env({{"SURGE_REDIS_SHARDS", " 127.0.0.1:7001 ,127.0.0.1:7002\t"},
+                                  {"SURGE_DATABASE_REPLICAS", "postgresql://surge@r2/surge"}}));
+  EXPECT_EQ(c.redis.shards, (std::vector<std::string>{"127.0.0.1:7001", "127.0.0.1:7002"}));
+  EXPECT_EQ(c.database.replicas, std::vector<std::string>{"postgresql://surge@r2/surge"});
+
+  // An empty (or blank) variable is the empty list, overriding the file too.
+  c = load_config(file, fake_env({{"SURGE_REDIS_SHARDS", ""}, {"SURGE_DATABASE_REPLICAS", "  "}}));
+  EXPECT_TRUE(c.redis.shards.empty());
+  EXPECT_TRUE(c.database.replicas.empty());
+}
+
+TEST_F(ConfigTest, EmptyListInFile) {
+  const Config c =
+      load_config(write_file("[database]\nreplicas = []\n[redis]\nshards = []\n"), fake_env());
+  EXPECT_TRUE(c.database.replicas.empty());
+  EXPECT_TRUE(c.redis.shards.empty());
+  EXPECT_NE(describe(c).find("\nreplicas = []\n"), std::string::npos);
+  EXPECT_NE(describe(c).find("\nshards = []\n"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BadShardAddressNamesItemAndSource) {
+  EXPECT_EQ(
+      env_error_of({{"SURGE_REDIS_SHARDS", "127.0.0.1:7001,localhost"}}),
+      R"(redis.shards[1]: expected host:port with a port 1..65535, got "localhost" (from SURGE_REDIS_SHARDS))");
+  for (const char* bad : {"h:0", "h:65536", "h:", ":7001", "h:7001x", "h:+80", "::1:7001", "[::1]",
+                          "[::1]7001", "h 1:7001", "h:1:2"}) {
+    EXPECT_NE(env_error_of({{"SURGE_REDIS_SHARDS", std::string("a:1,") + bad}})
+                  .find("redis.shards[1]: expected host:port"),
+              std::string::npos)
+        << bad;
+  }
+  EXPECT_EQ(
+      env_error_of({{"SURGE_REDIS_SHARDS", "a:1,,b:2"}}),
+      R"(redis.shards[1]: expected host:port with a port 1..65535, got "" (from SURGE_REDIS_SHARDS))");
+
+  EXPECT_EQ(
+      error_of("[redis]\nshards = [\n  \"127.0.0.1:7001\",\n  \"127.0.0.1:70001\",\n]\n"),
+      R"(redis.shards[1]: expected host:port with a port 1..65535, got "127.0.0.1:70001" (from )" +
+          path().string() + ":4)");
+  EXPECT_EQ(error_of("[redis]\nshards = [\"a:1\", 7002]\n"),
+            "redis.shards[1]: expected a string, got 7002 (from " + path().string() + ":2)");
+  EXPECT_EQ(
+      error_of("[redis]\nshards = \"a:1\"\n"),
+      R"(redis.shards: expected an array of strings, got "a:1" (from )" + path().string() + ":2)");
+  EXPECT_EQ(error_of("[database]\nreplicas = [\"\"]\n"),
+            R"(database.replicas[0]: expected a non-empty string, got "" (from )" +
+                path().string() + ":2)");
+}
+
+TEST_F(ConfigTest, DurationsInSeconds) {
+  const Config c = load_config(
+      std::nullopt, fake_env({{"SURGE_CACHE_L2_TTL_S", "2h"}, {"SURGE_AUTH_TOKEN_TTL_S", "7d"}}));
+  EXPECT_EQ(c.cache.l2_ttl, 7200s);
+  EXPECT_EQ(c.auth.token_ttl, 7 * 86400s);
+  EXPECT_EQ(
+      env_error_of({{"SURGE_CACHE_L2_TTL_S", "0"}}),
+      R"(cache.l2_ttl_s: expected a duration 1..2592000 s (like 60, 60s, 5m, 1h, 1d), got "0" (from SURGE_CACHE_L2_TTL_S))");
+  EXPECT_NE(env_error_of({{"SURGE_AUTH_TOKEN_TTL_S", "1500ms"}}).find("auth.token_ttl_s: expected"),
+            std::string::npos);
+}
+
+TEST_F(ConfigTest, NewSectionRanges) {
+  EXPECT_NE(env_error_of({{"SURGE_DATABASE_CONNECTIONS_PER_THREAD", "0"}})
+                .find("database.connections_per_thread: expected an integer 1..256"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_REDIS_CONNECTIONS_PER_THREAD", "257"}})
+                .find("redis.connections_per_thread: expected an integer 1..256"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_REDIS_BREAKER_FAILURES", "0"}}).find("redis.breaker_failures"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_CACHE_L1_MAX_ENTRIES", "0"}}).find("cache.l1_max_entries"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_CACHE_L1_TTL_MS", "0"}}).find("cache.l1_ttl_ms"),
+            std::string::npos);
+  // steady_clock durations (cache.l1_ttl_ms) take milliseconds like the rest.
+  EXPECT_EQ(load_config(std::nullopt, fake_env({{"SURGE_CACHE_L1_TTL_MS", "1500"}})).cache.l1.ttl,
+            1500ms);
+}
+
+TEST_F(ConfigTest, DescribeRedactsUriPasswords) {
+  Config c;
+  c.database.primary = "postgresql://surge:hunter2@db-primary:5432/surge?sslmode=require";
+  c.database.replicas = {
+      "postgresql://surge:p%40ss@r1,r2:5433/surge?target_session_attrs=any",
+      "postgresql://surge@r3/surge?password=qwerty&sslmode=disable",
+      "host=r4 user=surge password='se cr\\'et' dbname=surge",
+      "postgresql://surge@r5/surge",
+      "postgresql://surge:sl/ash#x@r6/surge",  // unencoded: still masked
+  };
+  const std::string text = describe(c);
+  EXPECT_NE(
+      text.find(R"(primary = "postgresql://surge:***@db-primary:5432/surge?sslmode=require")"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find(
+          R"(replicas = ["postgresql://surge:***@r1,r2:5433/surge?target_session_attrs=any", )"
+          R"("postgresql://surge@r3/surge?password=***&sslmode=disable", )"
+          R"("host=r4 user=surge password=*** dbname=surge", )"
+          R"("postgresql://surge@r5/surge", )"
+          R"("postgresql://surge:***@r6/surge"])"),
+      std::string::npos)
+      << text;
+  for (const char* password : {"hunter2", "p%40ss", "qwerty", "se cr", "sl/ash"}) {
+    EXPECT_EQ(text.find(password), std::string::npos) << password << "\n" << text;
+  }
+}
+
+TEST_F(ConfigTest, SecretsMasked) {
+  const Config c = load_config(std::nullopt, fake_env({{"SURGE_AUTH_TOKEN_SECRET", "t0ps3cret"},
+                                                       {"SURGE_AUTH_ADMIN_TOKEN", "adm1n-t0ken"}}));
+  EXPECT_EQ(c.auth.token_secret, "t0ps3cret");
+  EXPECT_EQ(c.auth.admin_token, "adm1n-t0ken");
+  const std::string text = describe(c);
+  EXPECT_NE(
+      text.find("\n[auth]\ntoken_secret = \"***\"\nadmin_token = \"***\"\ntoken_ttl_s = 86400\n"),
+      std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("t0ps3cret"), std::string::npos);
+  EXPECT_EQ(text.find("adm1n-t0ken"), std::string::npos);
+
+  // Not configured stays visible as such.
+  const std::string unset = describe(load_config(std::nullopt, fake_env()));
+  EXPECT_NE(unset.find("\ntoken_secret = \"\"\nadmin_token = \"\"\n"), std::string::npos) << unset;
+}
+
+TEST_F(ConfigTest, DescribeRoundTripsEverySection) {
+  // Every setting away from its default (secrets and passwords excepted:
+  // describe() masks them on purpose).
+  const auto file = write_file(R"(
+[server]
+address = "0.0.0.0"
+port = 9001
+threads = 3
+max_connections = 77
+max_header_bytes = "8KiB"
+max_body_bytes = 0
+header_timeout_ms = 1234
+idle_timeout_ms = "2m"
+shutdown_timeout_ms = 0
+access_log = false
+
+[log]
+level = "warn"
+
+[database]
+primary = "host=db user=surge dbname=surge"
+replicas = ["postgresql://surge@r1/surge", "postgresql://surge@r2:5433/surge?sslmode=disable"]
+connections_per_thread = 9
+connect_timeout_ms = 1111
+query_timeout_ms = 2222
+max_replica_lag_ms = 3333
+health_interval_ms = 444
+read_your_writes_window_ms = 5555
+
+[redis]
+shards = ["10.0.0.1:7001", "[fe80::1]:7002", "redis-3:7003"]
+connections_per_thread = 3
+connect_timeout_ms = 123
+command_timeout_ms = 456
+breaker_failures = 7
+breaker_open_for_ms = 789
+health_interval_ms = 1010
+
+[cache]
+l1_enabled = false
+l2_enabled = false
+l1_max_entries = 4242
+l1_max_bytes = "3MiB"
+l1_ttl_ms = 4321
+l1_negative_ttl_ms = 321
+l1_shards = 32
+l2_ttl_s = 123
+l2_negative_ttl_s = 45
+
+[auth]
+token_ttl_s = 3600
+)");
+  const Config c = load_config(file, fake_env());
+  const std::string text = describe(c);
+  const Config again = load_config(write_file(text), fake_env());
+  EXPECT_EQ(describe(again), text);
+
+  EXPECT_EQ(again.server.max_body_bytes, c.server.max_body_bytes);
+  EXPECT_EQ(again.log.level, "warn");
+  EXPECT_EQ(again.database.primary, c.database.primary);
+  EXPECT_EQ(again.database.replicas, c.database.replicas);
+  EXPECT_EQ(again.database.health_interval, 444ms);
+  EXPECT_EQ(again.redis.shards, c.redis.shards);
+  EXPECT_EQ(again.redis.shards.size(), 3U);
+  EXPECT_EQ(again.redis.breaker_failures, 7U);
+  EXPECT_EQ(again.cache.l1_enabled, false);
+  EXPECT_EQ(again.cache.l1.max_bytes, 3U * 1024 * 1024);
+  EXPECT_EQ(again.cache.l1.ttl, 4321ms);
+  EXPECT_EQ(again.cache.l1.shards, 32U);
+  EXPECT_EQ(again.cache.l2_ttl, 123s);
+  EXPECT_EQ(again.cache.l2_negative_ttl, 45s);
+  EXPECT_EQ(again.auth, c.auth);
+  EXPECT_EQ(again.auth.token_ttl, 3600s);
+
+  // Each section once, in table order.
+  for (const char* section : {"[server]", "[log]", "[database]", "[redis]", "[cache]", "[auth]"}) {
+    EXPECT_EQ(text.find(section), text.rfind(section)) << section;
+    EXPECT_NE(text.find(section), std::string::npos) << section;
+  }
+  EXPECT_NE(text.find(R"(shards = ["10.0.0.1:7001", "[fe80::1]:7002", "redis-3:7003"])"),
+            std::string::npos)
+      << text;
 }
 
 }  // namespace

@@ -1,10 +1,16 @@
 #include "app/serve.hpp"
 
-#include <csignal>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <csignal>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "app/probes.hpp"
+#include "cache/redis_remote_cache.hpp"
+#include "cache/two_level.hpp"
 #include "http/access_log.hpp"
 #include "http/auth.hpp"
 #include "http/dispatcher.hpp"
@@ -13,20 +19,17 @@
 #include "http/server.hpp"
 #include "log/log.hpp"
 #include "metrics/registry.hpp"
+#include "ops/health.hpp"
 #include "ops/routes.hpp"
+#include "pg/cluster.hpp"
+#include "pg/migrate.hpp"
+#include "redis/shards.hpp"
 
 namespace surge::app {
 
 namespace asio = boost::asio;
 
 namespace {
-
-// The routes of every module, in one place: the service's whole surface.
-http::Router build_router(metrics::Registry& registry) {
-  http::Router router;
-  ops::add_routes(router, registry);
-  return router;
-}
 
 // Middleware order is the request's path through the server (see middleware.hpp).
 void build_chain(http::Dispatcher& dispatcher, const Config& config, metrics::Registry& registry,
@@ -39,35 +42,100 @@ void build_chain(http::Dispatcher& dispatcher, const Config& config, metrics::Re
   dispatcher.use(std::make_unique<http::AuthMiddleware>(authenticator));
 }
 
+// The data tier of one process. Members are declared in dependency order, so
+// they are destroyed in reverse: caches before the clients they use.
+struct DataTier {
+  std::unique_ptr<pg::Cluster> database;
+  std::unique_ptr<redis::Shards> redis;
+  std::unique_ptr<cache::RedisRemoteCache> remote_cache;
+
+  void start() {
+    if (database) {
+      database->start();
+    }
+    if (redis) {
+      redis->start();
+    }
+  }
+  void stop() {
+    if (redis) {
+      redis->stop();
+    }
+    if (database) {
+      database->stop();
+    }
+  }
+};
+
+DataTier connect_data_tier(const Config& config, std::vector<asio::io_context*> contexts,
+                           metrics::Registry& registry) {
+  DataTier tier;
+  if (!config.database.primary.empty()) {
+    // Blocking, before any I/O thread runs: refuse to serve an old schema.
+    if (const auto pending = pg::check_schema(config.database.primary)) {
+      throw std::runtime_error(*pending);
+    }
+    tier.database = std::make_unique<pg::Cluster>(config.database, contexts, registry);
+  }
+  if (!config.redis.shards.empty()) {
+    tier.redis = std::make_unique<redis::Shards>(config.redis, contexts, registry);
+    tier.remote_cache = std::make_unique<cache::RedisRemoteCache>(*tier.redis);
+  }
+  return tier;
+}
+
 }  // namespace
 
 int serve(const Config& config) {
   log::init(config.log.level);
   metrics::Registry& registry = metrics::Registry::global();
 
-  http::Dispatcher dispatcher(build_router(registry));
+  // The server first: its I/O threads' io_contexts carry every client.
+  http::Dispatcher dispatcher;
+  http::Server server(config.server, dispatcher, registry);
+  std::vector<asio::io_context*> contexts;
+  for (std::size_t i = 0; i < server.thread_count(); ++i) {
+    contexts.push_back(&server.context(i));
+  }
+
+  DataTier tier = connect_data_tier(config, contexts, registry);
+  ops::Health health(probes_for(tier.database.get(), tier.redis.get()));
+
+  // The routes of every module, in one place: the service's whole surface.
+  http::Router router;
+  ops::add_routes(router, registry);
+  health.add_routes(router);
+  dispatcher.set_router(std::move(router));
   build_chain(dispatcher, config, registry, nullptr);
 
-  http::Server server(config.server, dispatcher, registry);
+  tier.start();
   server.start();
   log::info("listening", {{"address", config.server.address},
                           {"port", server.port()},
-                          {"threads", server.thread_count()}});
+                          {"threads", server.thread_count()},
+                          {"database", tier.database != nullptr},
+                          {"cache_shards", config.redis.shards.size()}});
 
-  // Signals are taken on this (main) thread; the I/O threads never see them.
-  asio::io_context signals_io(1);
-  asio::signal_set signals(signals_io, SIGTERM, SIGINT);
+  // Signals and the health snapshot live on this small side thread; the I/O
+  // threads never see a signal.
+  asio::io_context side_io(1);
+  health.start(side_io, std::chrono::milliseconds(250));
+  asio::signal_set signals(side_io, SIGTERM, SIGINT);
   signals.async_wait([&server](const boost::system::error_code& ec, int signal) {
     if (!ec) {
       log::info("shutting down", {{"signal", signal}});
       server.stop();
     }
   });
-  std::thread signal_thread([&signals_io] { signals_io.run(); });
+  std::thread side_thread([&side_io] { side_io.run(); });
 
+  // Shutdown order: HTTP drains first (in-flight requests still use the
+  // data tier), then the side thread, then the data tier's clients.
   server.wait();
-  signals_io.stop();
-  signal_thread.join();
+  health.stop();
+  side_io.stop();
+  side_thread.join();
+  tier.stop();
   log::info("stopped");
   return 0;
 }

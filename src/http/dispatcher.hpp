@@ -24,7 +24,12 @@ class Error;
 
 class Dispatcher {
  public:
+  Dispatcher() = default;
   explicit Dispatcher(Router router) : router_(std::move(router)) {}
+
+  // Before the server starts only: the routes' handlers often need clients
+  // that live on the server's io_contexts, so the table may come second.
+  void set_router(Router router) { router_ = std::move(router); }
 
   void use(std::unique_ptr<Middleware> middleware) { chain_.push_back(std::move(middleware)); }
   const Router& router() const { return router_; }

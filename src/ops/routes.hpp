@@ -1,7 +1,7 @@
 #pragma once
 
-// Operations endpoints (API.md §7): GET /healthz and GET /metrics.
-// /readyz joins when the data tier does (it reports each dependency).
+// Operations endpoint GET /metrics (API.md §7). /healthz and /readyz are
+// ops::Health's.
 
 #include "http/router.hpp"
 #include "metrics/registry.hpp"

@@ -1,0 +1,22 @@
+#pragma once
+
+// The migrations compiled into the binary: migrations/NNNN_name.sql, each
+// embedded verbatim in migrations.cpp (regenerate with
+// src/pg/embed_migrations.sh; migrations_test.cpp checks they match).
+//
+// Thread safety: immutable static data.
+
+#include <span>
+#include <string_view>
+
+namespace surge::pg {
+
+struct Migration {
+  int version;            // NNNN, strictly increasing
+  std::string_view name;  // the file name's part after NNNN_
+  std::string_view sql;   // the file's bytes
+};
+
+std::span<const Migration> embedded_migrations() noexcept;
+
+}  // namespace surge::pg
