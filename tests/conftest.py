@@ -241,3 +241,24 @@ def server(surge_bin, tmp_path_factory, request):
             problems.append(f"surge exited with {rc} (expected a clean exit 0)\n{srv.describe()}")
     if problems and not request.node.get_closest_marker("xfail"):
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+# ---------------------------------------------------------------------------
+# One whole stack (scripts/cluster in a private folder) shared by every
+# business-module test of the session. Tests MUST NOT kill its components
+# (tests/cluster has its own stack for that) and MUST use fresh names/ids so
+# they do not depend on each other.
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def stack():
+    from surge_cluster import start_cluster, stop_cluster
+    seed = int(os.environ.get("SURGE_TEST_SEED_USERS", "2000"))
+    c = start_cluster(seed_users=seed)
+    try:
+        env = c.env_vars()
+        c.url = env["SURGE_URL"]
+        c.vars = env
+        yield c
+    finally:
+        stop_cluster(c)
