@@ -1,12 +1,12 @@
 #include "app/serve.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-
 #include <csignal>
 #include <memory>
 #include <optional>
 #include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
 
 #include "app/probes.hpp"
 #include "cache/redis_remote_cache.hpp"

@@ -1,20 +1,19 @@
 #include "cache/lru.hpp"
 
-#include <time.h>
-
-#include <boost/intrusive/list.hpp>
-#include <boost/unordered/unordered_flat_set.hpp>
-
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
+#include <ctime>
 #include <limits>
 #include <mutex>
 #include <random>
 #include <stdexcept>
 #include <thread>
 #include <utility>
+
+#include <boost/intrusive/list.hpp>
+#include <boost/unordered/unordered_flat_set.hpp>
 
 // Inlined XXH3: the hash of a short key is then a handful of instructions
 // instead of a call into libxxhash.
@@ -53,7 +52,8 @@ Duration jittered(Duration ttl, double jitter, double uniform) noexcept {
   jitter = std::clamp(jitter, 0.0, 1.0);
   uniform = std::clamp(uniform, 0.0, 1.0);
   const double factor = 1.0 + jitter * (2.0 * uniform - 1.0);
-  return Duration(static_cast<Duration::rep>(std::llround(static_cast<double>(ttl.count()) * factor)));
+  return Duration(
+      static_cast<Duration::rep>(std::llround(static_cast<double>(ttl.count()) * factor)));
 }
 
 // ---------------------------------------------------------------------------
@@ -61,7 +61,9 @@ Duration jittered(Duration ttl, double jitter, double uniform) noexcept {
 // ---------------------------------------------------------------------------
 namespace {
 
-std::uint64_t hash_key(std::string_view key) noexcept { return XXH3_64bits(key.data(), key.size()); }
+std::uint64_t hash_key(std::string_view key) noexcept {
+  return XXH3_64bits(key.data(), key.size());
+}
 
 // Lookup key for the index: the hash is computed once per call and shared by
 // the shard choice and the probe.
@@ -93,7 +95,6 @@ struct ShardedLru::Node
   std::uint64_t stamp = 0;  // shard tick when last placed at the head
   std::size_t cost = 0;
 };
-
 
 // Per-shard figures read by size(), bytes() and the gauge callbacks without the
 // shard lock. Written only under the lock (plain stores, single writer).
@@ -149,14 +150,19 @@ struct alignas(64) ShardedLru::Shard {
   std::size_t max_bytes = 0;
   Stats::Cell* stats = nullptr;
 
+  Shard() = default;
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+  Shard(Shard&&) = delete;
+  Shard& operator=(Shard&&) = delete;
   ~Shard() {
     lru.clear();
     for (Node* n : index) {
-      delete n;
+      delete n;  // NOLINT(cppcoreguidelines-owning-memory): the index owns the nodes
     }
   }
 
-  void publish_stats() noexcept {
+  void publish_stats() const noexcept {
     stats->entries.store(index.size(), std::memory_order_relaxed);
     stats->bytes.store(bytes, std::memory_order_relaxed);
   }
@@ -193,7 +199,10 @@ class ShardedLru::Graveyard {
   Graveyard() = default;
   Graveyard(const Graveyard&) = delete;
   Graveyard& operator=(const Graveyard&) = delete;
+  Graveyard(Graveyard&&) = delete;
+  Graveyard& operator=(Graveyard&&) = delete;
   ~Graveyard() {
+    // NOLINTNEXTLINE(cppcoreguidelines-owning-memory): buried nodes are ours
     nodes_.clear_and_dispose([](Node* n) { delete n; });
   }
   void bury(Node& n) noexcept { nodes_.push_back(n); }
@@ -222,7 +231,8 @@ std::size_t round_shards(std::size_t requested) {
 // ShardedLru.
 // ---------------------------------------------------------------------------
 ShardedLru::ShardedLru(metrics::Registry& registry, std::string_view name, LruOptions options)
-    : options_(std::move(options)), now_(std::move(options_.now)),
+    : options_(std::move(options)),
+      now_(std::move(options_.now)),
       uniform_(std::move(options_.uniform)) {
   if (options_.max_entries == 0 || options_.max_bytes == 0) {
     throw std::invalid_argument("cache: max_entries and max_bytes must be positive");
@@ -249,9 +259,9 @@ ShardedLru::ShardedLru(metrics::Registry& registry, std::string_view name, LruOp
                            {{"cache", cache}, {"tier", "l1"}});
   misses_ = registry.counter("surge_cache_misses_total", "Cache lookups not answered, by tier.",
                              {{"cache", cache}, {"tier", "l1"}});
-  evictions_ = registry.counter("surge_cache_evictions_total",
-                                "L1 entries evicted to stay within the size bounds.",
-                                {{"cache", cache}});
+  evictions_ =
+      registry.counter("surge_cache_evictions_total",
+                       "L1 entries evicted to stay within the size bounds.", {{"cache", cache}});
   // The callbacks hold the stats, not the cache: a scrape may outlive it.
   registry.gauge_callback("surge_cache_entries", "L1 entries.", {{"cache", cache}},
                           [stats = stats_] { return static_cast<double>(stats->entries()); });
@@ -421,8 +431,12 @@ void ShardedLru::clear() {
   }
 }
 
-std::size_t ShardedLru::size() const noexcept { return stats_->entries(); }
+std::size_t ShardedLru::size() const noexcept {
+  return stats_->entries();
+}
 
-std::size_t ShardedLru::bytes() const noexcept { return stats_->bytes(); }
+std::size_t ShardedLru::bytes() const noexcept {
+  return stats_->bytes();
+}
 
 }  // namespace surge::cache

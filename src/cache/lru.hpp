@@ -21,12 +21,13 @@
 // burst (avalanche). Negative entries (value == nullptr) record that the key is
 // known absent, with their own shorter TTL (penetration).
 //
-// A hit is: read the clock, hash, one shard lock, one probe, maybe a splice to
-// the head. The splice is skipped when the node was placed at the head fewer
-// than size/8 placements ago: it is then provably in the most recent eighth of
-// the list (each placement puts exactly one node in front of it), so moving it
-// buys almost nothing and costs four cache-line writes under the lock
-// (numbers in cache/README.md).
+// A hit is: read the coarse clock, hash, one shard lock, one probe, a splice to
+// the head. Option lazy_promotion skips the splice when the node was placed at
+// the head fewer than size/8 placements ago: it is then provably in the most
+// recent eighth of the list (each placement puts exactly one node in front of
+// it), so moving it buys little and costs four cache-line writes under the
+// lock. Measured neutral on the 2-core target (cache/README.md), hence off by
+// default: exact LRU.
 //
 // Generations: every shard keeps 64 striped generation counters. invalidate()
 // bumps the key's stripe; a miss reports it (Lookup::generation) and
@@ -96,8 +97,9 @@ struct LruOptions {
   double jitter = 0.2;  // TTL × [1 - jitter, 1 + jitter)
   NowFn now;            // empty: coarse_now
   UniformFn uniform;    // empty: thread_uniform
-  // Skip the LRU splice for entries already in the most recent eighth.
-  bool lazy_promotion = true;
+  // Skip the LRU splice for entries already in the most recent eighth (see
+  // the top of this file): approximate LRU, fewer writes under the lock.
+  bool lazy_promotion = false;
 };
 
 enum class Found : std::uint8_t {
@@ -130,6 +132,8 @@ class ShardedLru {
   ~ShardedLru();
   ShardedLru(const ShardedLru&) = delete;
   ShardedLru& operator=(const ShardedLru&) = delete;
+  ShardedLru(ShardedLru&&) = delete;
+  ShardedLru& operator=(ShardedLru&&) = delete;
 
   // Looks the key up; an expired entry is removed and reported as a miss.
   // Allocates nothing.
@@ -181,7 +185,7 @@ class ShardedLru {
   NowFn now_;
   UniformFn uniform_;
   std::size_t shard_mask_ = 0;
-  std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<Shard[]> shards_;  // NOLINT(*-avoid-c-arrays): fixed count, non-movable
   // Shared with the gauge callbacks, which may outlive the cache.
   std::shared_ptr<Stats> stats_;
   metrics::Counter hits_;

@@ -1,8 +1,5 @@
 #include "cache/lru.hpp"
 
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -15,6 +12,9 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include "metrics/registry.hpp"
 
 namespace surge::cache {
@@ -26,9 +26,7 @@ using std::chrono::seconds;
 // A clock the test moves by hand (thread-safe: the hammer test reads it).
 class FakeClock {
  public:
-  TimePoint now() const {
-    return TimePoint(Duration(ns_.load(std::memory_order_relaxed)));
-  }
+  TimePoint now() const { return TimePoint(Duration(ns_.load(std::memory_order_relaxed))); }
   void advance(Duration d) { ns_.fetch_add(d.count(), std::memory_order_relaxed); }
   NowFn fn() {
     return [this] { return now(); };
@@ -38,7 +36,9 @@ class FakeClock {
   std::atomic<Duration::rep> ns_{Duration(seconds(1000)).count()};
 };
 
-Value val(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+Value val(std::string s) {
+  return std::make_shared<const std::string>(std::move(s));
+}
 
 std::uint64_t counter(metrics::Registry& r, std::string_view name, const metrics::Labels& l) {
   return r.counter(name, "", l).value();
@@ -250,6 +250,7 @@ TEST_F(LruTest, InvalidateDropsTheEntry) {
 
 TEST_F(LruTest, LazyPromotionStillRescuesTheTail) {
   auto o = options(16);
+  o.lazy_promotion = true;
   ShardedLru lru(registry, "t", o);
   for (int i = 0; i < 16; ++i) {
     lru.put(fmt::format("k{}", i), val("v"));
@@ -311,6 +312,7 @@ TEST_F(LruTest, ShardCountIsAPowerOfTwo) {
 TEST_F(LruTest, TwoThreadsHammering) {
   LruOptions o = options(64, 64 * 200);
   o.shards = 4;
+  o.lazy_promotion = true;  // the exact path is the default elsewhere
   o.uniform = {};  // the default per-thread generator
   ShardedLru lru(registry, "hammer", o);
   std::array<std::string, 256> keys;

@@ -17,19 +17,24 @@
 // Contract:
 // - Thread safety: run() and forget() may be called concurrently from any
 //   thread. T MUST be copy-constructible (each waiter gets a copy: use a
-//   shared_ptr for large values).
+//   shared_ptr for large values) and nothrow-move-assignable.
 // - `load` is called at most once per flight, by the leader, and awaited
 //   inside run(): whatever it captures lives as long as run()'s frame. It
 //   MUST NOT call run() for the same key (that would wait for itself).
 // - Errors: an exception from `load` is rethrown to the leader and every
-//   waiter. The flight is forgotten once it completes: the next call loads
+//   waiter: one shared exception object, so handlers MUST NOT modify it.
+//   (Under TSan, a what() on one thread followed by the last release on
+//   another is reported: libstdc++'s atomic exception refcount is not
+//   instrumented. A false positive; the tests hold a reference on the test
+//   thread.) The flight is forgotten once it completes: the next call loads
 //   again (failures are not cached).
-// - Cancellation: a waiter whose cancellation slot fires (terminal, partial
-//   or total) leaves the flight at once with
-//   system_error(asio::error::operation_aborted); the load goes on for the
-//   others. Cancelling the LEADER cancels the load itself, and every waiter
-//   gets that error: the load runs in the leader's coroutine so that a hit
-//   costs no spawn.
+// - Cancellation: a waiter whose cancellation slot fires (terminal
+//   cancellation; the type-erased handler filters out the other types)
+//   leaves the flight at once with system_error(operation_aborted); the load
+//   goes on for the others. Cancelling the LEADER cancels the load itself, and every waiter
+//   gets that error: the load runs inline in the leader's coroutine (no spawn
+//   per miss, no detached work to track at shutdown); callers that must not
+//   share a leader's fate retry on operation_aborted.
 // - forget(key) detaches the key's flight: calls from then on start a new
 //   load, while the callers already waiting still get the old one's result.
 //   Used after an invalidation, so that a read following a write never joins
@@ -37,6 +42,19 @@
 // - Lifetime: the SingleFlight and the executors of all callers MUST outlive
 //   every run() in flight. If the leader's frame is destroyed mid-load (its
 //   io_context destroyed), the waiters are completed with operation_aborted.
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -47,23 +65,11 @@
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/prefer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/system/system_error.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
-
-#include <cstddef>
-#include <cstdint>
-#include <exception>
-#include <functional>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <list>
 
 #include "metrics/registry.hpp"
 
@@ -71,6 +77,9 @@ namespace surge::cache {
 
 template <class T>
 class SingleFlight {
+  static_assert(std::is_copy_constructible_v<T>, "each waiter gets a copy of the value");
+  static_assert(std::is_nothrow_move_assignable_v<T>, "completion stores the value noexcept");
+
  public:
   using Load = std::function<boost::asio::awaitable<T>()>;
 
@@ -78,6 +87,9 @@ class SingleFlight {
   explicit SingleFlight(metrics::Counter joins = {}) : joins_(joins) {}
   SingleFlight(const SingleFlight&) = delete;
   SingleFlight& operator=(const SingleFlight&) = delete;
+  SingleFlight(SingleFlight&&) = delete;
+  SingleFlight& operator=(SingleFlight&&) = delete;
+  ~SingleFlight() = default;
 
   // Returns the result of the key's flight, starting one with `load` if none
   // is in flight. See the contract above.
@@ -96,7 +108,7 @@ class SingleFlight {
   // recurses forever (it forwards an lvalue to its converting constructor),
   // hence std::list for the waiters, whose erase moves nothing.
   struct Waiter {
-    std::uint64_t id;
+    std::uint64_t id = 0;
     // Where the waiter resumes. Tracks outstanding work, as an asynchronous
     // operation must: an io_context whose only pending work is waiters would
     // otherwise run out of work and return from run().
@@ -134,8 +146,8 @@ class SingleFlight {
   boost::asio::awaitable<void> wait(std::shared_ptr<Flight> flight);
 
   // Records the outcome, detaches the flight and resumes every waiter.
-  void complete(std::string_view key, const std::shared_ptr<Flight>& flight,
-                std::optional<T> value, std::exception_ptr error) noexcept;
+  void complete(std::string_view key, const std::shared_ptr<Flight>& flight, std::optional<T> value,
+                std::exception_ptr error) noexcept;
 
   static void post_completion(Waiter waiter, std::exception_ptr error) noexcept;
   static std::exception_ptr aborted() noexcept;
@@ -198,26 +210,28 @@ struct SingleFlight<T>::WaitInitiation {
   template <class CompletionHandler>
   void operator()(CompletionHandler&& handler, SingleFlight* self,
                   std::shared_ptr<Flight> flight) const {
-    auto slot = boost::asio::get_associated_cancellation_slot(handler);
     boost::asio::any_io_executor executor =
         boost::asio::prefer(boost::asio::get_associated_executor(handler),
                             boost::asio::execution::outstanding_work.tracked);
+    // Type-erase first: any_completion_handler attaches its own cancellation
+    // state to the handler's slot (replacing whatever was installed there),
+    // so the waiter's cancel hook goes into the erased handler's slot. That
+    // slot lives in the erased handler's heap block, which moves with it.
+    Handler erased(std::forward<CompletionHandler>(handler));
     std::unique_lock lock(self->mu_);
     if (flight->done) {
       // Completed between our lookup and this suspension.
       std::exception_ptr error = flight->error;
       lock.unlock();
-      post_completion(
-          Waiter{0, std::move(executor), Handler(std::forward<CompletionHandler>(handler))},
-          std::move(error));
+      post_completion(Waiter{0, std::move(executor), std::move(erased)}, std::move(error));
       return;
     }
     const std::uint64_t id = ++self->next_waiter_id_;
+    auto slot = boost::asio::get_associated_cancellation_slot(erased);
     if (slot.is_connected()) {
       slot.template emplace<CancelWaiter>(self, flight, id);
     }
-    flight->waiters.emplace_back(
-        Waiter{id, std::move(executor), Handler(std::forward<CompletionHandler>(handler))});
+    flight->waiters.emplace_back(Waiter{id, std::move(executor), std::move(erased)});
   }
 };
 
@@ -230,6 +244,8 @@ class SingleFlight<T>::LeaderGuard {
       : self_(self), key_(key), flight_(flight) {}
   LeaderGuard(const LeaderGuard&) = delete;
   LeaderGuard& operator=(const LeaderGuard&) = delete;
+  LeaderGuard(LeaderGuard&&) = delete;
+  LeaderGuard& operator=(LeaderGuard&&) = delete;
   ~LeaderGuard() {
     if (armed_) {
       self_.complete(key_, flight_, std::nullopt, aborted());

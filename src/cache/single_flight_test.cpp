@@ -1,5 +1,15 @@
 #include "cache/single_flight.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -11,16 +21,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-
-#include <atomic>
-#include <chrono>
-#include <exception>
-#include <memory>
-#include <optional>
-#include <stdexcept>
-#include <string>
-#include <thread>
-#include <vector>
 
 #include "metrics/registry.hpp"
 
@@ -69,6 +69,11 @@ asio::awaitable<Value> failing_load(Gate* gate, std::atomic<int>* calls) {
 struct Outcome {
   Value value;
   std::string error;
+  // Keeps the shared exception alive until the test thread drops it, after
+  // the joins. libstdc++ (not instrumented) counts exception_ptr references
+  // atomically, but TSan cannot see that, so a last release on one I/O
+  // thread after a what() on the other would be reported as a race.
+  std::exception_ptr exception;
   std::thread::id resumed_on;
   bool done = false;
 };
@@ -79,6 +84,7 @@ asio::awaitable<void> caller(SingleFlight<Value>* flight, std::string key,
   try {
     out->value = co_await flight->run(std::move(key), std::move(load));
   } catch (const std::exception& e) {
+    out->exception = std::current_exception();
     out->error = e.what();
   }
   out->resumed_on = std::this_thread::get_id();
@@ -121,9 +127,9 @@ TEST_F(SingleFlightTest, HundredCallersOnTwoThreadsShareOneLoad) {
   for (int i = 0; i < 100; ++i) {
     asio::io_context& ctx = (i % 2 == 0) ? ctx_a : ctx_b;
     asio::co_spawn(ctx,
-                   caller(&flight, "user:1", [&gate, &calls] {
-                     return gated_load(&gate, &calls, "profile-1");
-                   }, &out[i]),
+                   caller(
+                       &flight, "user:1",
+                       [&gate, &calls] { return gated_load(&gate, &calls, "profile-1"); }, &out[i]),
                    asio::detached);
   }
   settle(ctx_a, ctx_b);
@@ -154,10 +160,11 @@ TEST_F(SingleFlightTest, ExceptionReachesEveryCaller) {
   std::atomic<int> calls{0};
   std::vector<Outcome> out(10);
   for (int i = 0; i < 10; ++i) {
-    asio::co_spawn(i % 2 == 0 ? ctx_a : ctx_b,
-                   caller(&flight, "k", [&gate, &calls] { return failing_load(&gate, &calls); },
-                          &out[i]),
-                   asio::detached);
+    asio::co_spawn(
+        i % 2 == 0 ? ctx_a : ctx_b,
+        caller(
+            &flight, "k", [&gate, &calls] { return failing_load(&gate, &calls); }, &out[i]),
+        asio::detached);
   }
   settle(ctx_a, ctx_b);
   gate.open();
@@ -175,9 +182,9 @@ TEST_F(SingleFlightTest, ExceptionReachesEveryCaller) {
   open_gate.open();
   Outcome next;
   asio::co_spawn(ctx_a,
-                 caller(&flight, "k", [&open_gate, &calls] {
-                   return gated_load(&open_gate, &calls, "ok");
-                 }, &next),
+                 caller(
+                     &flight, "k",
+                     [&open_gate, &calls] { return gated_load(&open_gate, &calls, "ok"); }, &next),
                  asio::detached);
   ctx_a.restart();
   ctx_a.run();
@@ -191,11 +198,11 @@ TEST_F(SingleFlightTest, DifferentKeysLoadIndependently) {
   std::vector<Outcome> out(4);
   for (int i = 0; i < 4; ++i) {
     const std::string key = fmt::format("k{}", i % 2);
-    asio::co_spawn(ctx_a,
-                   caller(&flight, key, [&gate, &calls, key] {
-                     return gated_load(&gate, &calls, key);
-                   }, &out[i]),
-                   asio::detached);
+    asio::co_spawn(
+        ctx_a,
+        caller(
+            &flight, key, [&gate, &calls, key] { return gated_load(&gate, &calls, key); }, &out[i]),
+        asio::detached);
   }
   settle(ctx_a, ctx_b);
   EXPECT_EQ(calls.load(), 2);
@@ -216,18 +223,18 @@ TEST_F(SingleFlightTest, ForgetStartsANewFlightForLaterCallers) {
   Outcome joined;
   Outcome after;
   asio::co_spawn(ctx_a,
-                 caller(&flight, "k", [&] { return gated_load(&first_gate, &calls, "old"); },
-                        &before),
+                 caller(
+                     &flight, "k", [&] { return gated_load(&first_gate, &calls, "old"); }, &before),
                  asio::detached);
   asio::co_spawn(ctx_a,
-                 caller(&flight, "k", [&] { return gated_load(&first_gate, &calls, "x"); },
-                        &joined),
+                 caller(
+                     &flight, "k", [&] { return gated_load(&first_gate, &calls, "x"); }, &joined),
                  asio::detached);
   settle(ctx_a, ctx_b);
   flight.forget("k");  // an invalidation: "old" may be stale now
   asio::co_spawn(ctx_a,
-                 caller(&flight, "k", [&] { return gated_load(&second_gate, &calls, "new"); },
-                        &after),
+                 caller(
+                     &flight, "k", [&] { return gated_load(&second_gate, &calls, "new"); }, &after),
                  asio::detached);
   settle(ctx_a, ctx_b);
   EXPECT_EQ(calls.load(), 2);
@@ -250,14 +257,16 @@ TEST_F(SingleFlightTest, CancelledWaiterLeavesWithoutDisturbingTheOthers) {
   Outcome cancelled;
   asio::cancellation_signal signal;
   asio::co_spawn(ctx_a,
-                 caller(&flight, "k", [&] { return gated_load(&gate, &calls, "v"); }, &leader),
+                 caller(
+                     &flight, "k", [&] { return gated_load(&gate, &calls, "v"); }, &leader),
                  asio::detached);
   asio::co_spawn(ctx_b,
-                 caller(&flight, "k", [&] { return gated_load(&gate, &calls, "v"); }, &other),
+                 caller(
+                     &flight, "k", [&] { return gated_load(&gate, &calls, "v"); }, &other),
                  asio::detached);
   asio::co_spawn(ctx_b,
-                 caller(&flight, "k", [&] { return gated_load(&gate, &calls, "v"); },
-                        &cancelled),
+                 caller(
+                     &flight, "k", [&] { return gated_load(&gate, &calls, "v"); }, &cancelled),
                  asio::bind_cancellation_slot(signal.slot(), asio::detached));
   settle(ctx_a, ctx_b);
   signal.emit(asio::cancellation_type::terminal);
@@ -281,14 +290,14 @@ TEST_F(SingleFlightTest, WaitersAreAbortedWhenTheLeaderIsDestroyed) {
   Outcome leader;
   Outcome waiter;
   asio::co_spawn(*leader_ctx,
-                 caller(&flight, "k", [&] { return gated_load(gate.get(), &calls, "v"); },
-                        &leader),
+                 caller(
+                     &flight, "k", [&] { return gated_load(gate.get(), &calls, "v"); }, &leader),
                  asio::detached);
   while (leader_ctx->poll() != 0) {
   }
   asio::co_spawn(ctx_b,
-                 caller(&flight, "k", [&] { return gated_load(gate.get(), &calls, "v"); },
-                        &waiter),
+                 caller(
+                     &flight, "k", [&] { return gated_load(gate.get(), &calls, "v"); }, &waiter),
                  asio::detached);
   while (ctx_b.poll() != 0) {
   }
@@ -319,9 +328,9 @@ TEST_F(SingleFlightTest, StressOnTwoThreads) {
     const bool on_a = i % 2 == 0;
     Gate* gate = on_a ? &open_a : &open_b;
     asio::co_spawn(on_a ? ctx_a : ctx_b,
-                   caller(&flight, fmt::format("k{}", i % 7), [gate, &calls] {
-                     return gated_load(gate, &calls, "v");
-                   }, &out[i]),
+                   caller(
+                       &flight, fmt::format("k{}", i % 7),
+                       [gate, &calls] { return gated_load(gate, &calls, "v"); }, &out[i]),
                    asio::detached);
   }
   std::thread::id id_a;

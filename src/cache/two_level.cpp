@@ -132,8 +132,7 @@ void TwoLevelCache::fill_l1(std::string_view key, const Value& value, Generation
 std::chrono::seconds TwoLevelCache::l2_ttl_for(const Value& value) const {
   const std::chrono::seconds base = value ? options_.l2_ttl : options_.l2_negative_ttl;
   const double u = options_.l1.uniform ? options_.l1.uniform() : thread_uniform();
-  const auto ttl =
-      std::chrono::round<std::chrono::seconds>(jittered(base, options_.l2_jitter, u));
+  const auto ttl = std::chrono::round<std::chrono::seconds>(jittered(base, options_.l2_jitter, u));
   return std::max(ttl, std::chrono::seconds(1));
 }
 

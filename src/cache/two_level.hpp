@@ -43,14 +43,14 @@
 //   (it would read back as absent; it contains NUL bytes, so text and JSON
 //   never do).
 
-#include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <boost/asio/awaitable.hpp>
 
 #include "cache/lru.hpp"
 #include "cache/single_flight.hpp"
@@ -63,6 +63,11 @@ namespace surge::cache {
 // await at once). Every member throws on a transport or server error.
 class RemoteCache {
  public:
+  RemoteCache() = default;
+  RemoteCache(const RemoteCache&) = delete;
+  RemoteCache& operator=(const RemoteCache&) = delete;
+  RemoteCache(RemoteCache&&) = delete;
+  RemoteCache& operator=(RemoteCache&&) = delete;
   virtual ~RemoteCache() = default;
   // nullopt = miss.
   virtual boost::asio::awaitable<std::optional<std::string>> get(std::string_view key) = 0;
@@ -78,12 +83,12 @@ class RemoteCache {
 inline constexpr std::string_view kL2AbsentMarker{"\0surge:absent\0", 14};
 
 struct TwoLevelOptions {
-  bool l1_enabled = true;   // false: every get goes to L2 (benchmarks of that path)
-  bool l2_enabled = true;   // false: L1 and the loader only (a dead shard)
-  LruOptions l1;            // l1.uniform also jitters the L2 TTLs
+  bool l1_enabled = true;  // false: every get goes to L2 (benchmarks of that path)
+  bool l2_enabled = true;  // false: L1 and the loader only (a dead shard)
+  LruOptions l1;           // l1.uniform also jitters the L2 TTLs
   std::chrono::seconds l2_ttl{60};
   std::chrono::seconds l2_negative_ttl{5};
-  double l2_jitter = 0.2;   // L2 TTL × [1 - jitter, 1 + jitter), at least 1 s
+  double l2_jitter = 0.2;  // L2 TTL × [1 - jitter, 1 + jitter), at least 1 s
 };
 
 class TwoLevelCache {
@@ -100,10 +105,20 @@ class TwoLevelCache {
   ~TwoLevelCache();
   TwoLevelCache(const TwoLevelCache&) = delete;
   TwoLevelCache& operator=(const TwoLevelCache&) = delete;
+  TwoLevelCache(TwoLevelCache&&) = delete;
+  TwoLevelCache& operator=(TwoLevelCache&&) = delete;
 
   // The value, nullptr if the key is absent. `loader` runs only if this call
   // leads the key's load (L1 and L2 missed); see the contract above. Keys of
   // up to 15 bytes are not copied to the heap (std::string SSO).
+  //
+  // GCC 12 hazard: build the loader as a named local and std::move it in —
+  //   Loader loader = [this, id] { return load_user(this, id); };
+  //   Value v = co_await cache.get(key, std::move(loader));
+  // A capturing lambda written inside the co_await expression is
+  // miscompiled (its captures are freed twice: seen here as a bad free).
+  // The lambda itself must not be a coroutine: it returns the awaitable of
+  // a named coroutine taking its parameters by value (STYLE.md 15).
   boost::asio::awaitable<Value> get(std::string key, Loader loader);
 
   // After a committed write: drops L1 here, deletes L2 and publishes the key so

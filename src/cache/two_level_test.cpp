@@ -1,14 +1,5 @@
 #include "cache/two_level.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/use_future.hpp>
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -21,6 +12,15 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
 
 #include "metrics/registry.hpp"
 
@@ -195,7 +195,9 @@ struct TwoLevelTest : ::testing::Test {
     return future.get();
   }
 
-  Value get(TwoLevelCache& c, const std::string& key) { return run(c.get(key, loader_for(db, key))); }
+  Value get(TwoLevelCache& c, const std::string& key) {
+    return run(c.get(key, loader_for(db, key)));
+  }
 
   std::uint64_t counter(metrics::Registry& r, std::string_view name, std::string_view tier = {}) {
     metrics::Labels l{{"cache", "users"}};
@@ -273,7 +275,7 @@ TEST_F(TwoLevelTest, InvalidateDropsL1InEveryProcess) {
   ASSERT_TRUE(a->l1()->get("u:1").hit());
   ASSERT_TRUE(b->l1()->get("u:1").hit());
 
-  db.rows["u:1"] = "v2";  // the write commits on the primary…
+  db.rows["u:1"] = "v2";                   // the write commits on the primary…
   EXPECT_TRUE(run(a->invalidate("u:1")));  // …then invalidates
   EXPECT_EQ(remote.dels, 1);
   EXPECT_EQ(remote.publishes, 1);

@@ -29,9 +29,13 @@ std::string render(const std::vector<DependencyState>& deps, std::string_view st
 
 }  // namespace
 
-Health::Health(std::vector<Probe> probes) : probes_(std::move(probes)) { refresh(); }
+Health::Health(std::vector<Probe> probes) : probes_(std::move(probes)) {
+  refresh();
+}
 
-Health::~Health() { stop(); }
+Health::~Health() {
+  stop();
+}
 
 Health::Report Health::check() const {
   std::vector<DependencyState> deps;
@@ -62,7 +66,9 @@ void Health::refresh() {
   healthz_.store(std::make_shared<const std::string>(render(deps, "ok")));
 }
 
-std::shared_ptr<const std::string> Health::healthz_body() const { return healthz_.load(); }
+std::shared_ptr<const std::string> Health::healthz_body() const {
+  return healthz_.load();
+}
 
 void Health::start(boost::asio::io_context& io, std::chrono::milliseconds period) {
   period_ = period;
@@ -100,9 +106,9 @@ void Health::add_routes(http::Router& router) {
   router.add({http::Method::kGet, "/readyz", http::Auth::kNone,
               http::SyncHandler([this](http::Context& ctx) {
                 const Report report = check();
-                ctx.response.json(report.ready ? http::Status::kOk
-                                               : http::Status::kServiceUnavailable,
-                                  report.body);
+                ctx.response.json(
+                    report.ready ? http::Status::kOk : http::Status::kServiceUnavailable,
+                    report.body);
                 if (!report.ready) {
                   ctx.response.set("Retry-After", "1");
                 }

@@ -22,15 +22,15 @@
 // Thread safety: the probes run on the refresh thread and in readyz handlers,
 // so they MUST be thread-safe (pg::Cluster and redis::Shards state getters are).
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/json/object.hpp>
-
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/object.hpp>
 
 #include "http/router.hpp"
 
@@ -40,8 +40,8 @@ struct DependencyState {
   std::string name;   // "database.primary", "cache.shard-1", "queue"
   std::string state;  // "up", "down", "lagging", "open_circuit", "degraded"
   bool required = false;
-  bool serving = true;             // false: this dependency cannot be used now
-  boost::json::object details;     // address, lag_ms, error, ...
+  bool serving = true;          // false: this dependency cannot be used now
+  boost::json::object details;  // address, lag_ms, error, ...
 };
 
 using Probe = std::function<std::vector<DependencyState>()>;

@@ -273,8 +273,8 @@ struct Cluster::Impl : std::enable_shared_from_this<Cluster::Impl> {
   }
 
   awaitable<Lease> acquire(std::size_t thread, std::size_t node, Clock::time_point deadline);
-  awaitable<Result> run_one(std::size_t thread, std::size_t node, Kind kind,
-                            const std::string& sql, const Params& params);
+  awaitable<Result> run_one(std::size_t thread, std::size_t node, Kind kind, const std::string& sql,
+                            const Params& params);
   awaitable<Result> read_here(std::size_t thread, std::string sql, Params params, Lsn min_lsn);
   awaitable<WriteResult> transaction_here(std::size_t thread, std::vector<Statement> statements);
 
@@ -309,14 +309,14 @@ Cluster::Impl::Impl(Settings s, std::vector<asio::io_context*> io, metrics::Regi
   for (const auto& node : nodes) {
     const metrics::Labels by_node{{"node", node->name}};
     for (std::size_t k = 0; k < kKindNames.size(); ++k) {
-      node->queries[k] = registry.counter("surge_pg_queries_total", "Queries run, by node and kind.",
-                                          {{"node", node->name}, {"kind", std::string(kKindNames[k])}});
+      node->queries[k] =
+          registry.counter("surge_pg_queries_total", "Queries run, by node and kind.",
+                           {{"node", node->name}, {"kind", std::string(kKindNames[k])}});
     }
     for (std::size_t c = 0; c < Error::kClassCount; ++c) {
       node->errors[c] = registry.counter(
           "surge_pg_errors_total", "Query errors, by node and SQLSTATE class.",
-          {{"node", node->name},
-           {"class", std::string(class_name(static_cast<Error::Class>(c)))}},
+          {{"node", node->name}, {"class", std::string(class_name(static_cast<Error::Class>(c)))}},
           metrics::Visibility::kOnceNonZero);
     }
     node->duration = registry.histogram("surge_pg_query_duration_seconds",
@@ -325,16 +325,17 @@ Cluster::Impl::Impl(Settings s, std::vector<asio::io_context*> io, metrics::Regi
         registry.gauge("surge_pg_pool_in_use", "Pooled connections leased now.", by_node);
     node->pool.waits = registry.counter("surge_pg_pool_waits_total",
                                         "Acquires that waited for a pooled connection.", by_node);
-    node->up = registry.gauge("surge_pg_node_up", "1 while the node answers health checks.", by_node);
+    node->up =
+        registry.gauge("surge_pg_node_up", "1 while the node answers health checks.", by_node);
     if (!node->is_primary) {
       try {
-        registry.gauge_callback(
-            "surge_pg_replica_lag_seconds", "Replica replay lag behind the primary (NaN: unknown).",
-            {{"replica", node->name}}, [n = std::shared_ptr<const Node>(node)] {
-              const std::int64_t ms = n->lag_ms.load(std::memory_order_relaxed);
-              return ms < 0 ? std::numeric_limits<double>::quiet_NaN()
-                            : static_cast<double>(ms) / 1000.0;
-            });
+        registry.gauge_callback("surge_pg_replica_lag_seconds",
+                                "Replica replay lag behind the primary (NaN: unknown).",
+                                {{"replica", node->name}}, [n = std::shared_ptr<const Node>(node)] {
+                                  const std::int64_t ms = n->lag_ms.load(std::memory_order_relaxed);
+                                  return ms < 0 ? std::numeric_limits<double>::quiet_NaN()
+                                                : static_cast<double>(ms) / 1000.0;
+                                });
       } catch (const std::invalid_argument&) {
         // A second Cluster on the same registry: the first one's gauge stays.
         log::warn("pg: replica lag gauge already registered", {{"replica", node->name}});
@@ -464,22 +465,20 @@ awaitable<Result> read_entry(std::shared_ptr<Cluster::Impl> impl, std::string sq
     co_return co_await impl->read_here(t, std::move(sql), std::move(params), min_lsn);
   }
   const std::size_t f = impl->pick_foreign();
-  co_return co_await asio::co_spawn(
-      *impl->ios[f], read_entry(impl, std::move(sql), std::move(params), min_lsn),
-      asio::use_awaitable);
+  co_return co_await asio::co_spawn(*impl->ios[f],
+                                    read_entry(impl, std::move(sql), std::move(params), min_lsn),
+                                    asio::use_awaitable);
 }
 
-awaitable<Result> write_entry(std::shared_ptr<Cluster::Impl> impl, std::string sql,
-                              Params params) {
+awaitable<Result> write_entry(std::shared_ptr<Cluster::Impl> impl, std::string sql, Params params) {
   impl->check_open();
   const std::size_t t = impl->current_thread();
   if (t != kNotOurs) {
     co_return co_await impl->run_one(t, 0, Kind::kWrite, sql, params);
   }
   const std::size_t f = impl->pick_foreign();
-  co_return co_await asio::co_spawn(*impl->ios[f],
-                                    write_entry(impl, std::move(sql), std::move(params)),
-                                    asio::use_awaitable);
+  co_return co_await asio::co_spawn(
+      *impl->ios[f], write_entry(impl, std::move(sql), std::move(params)), asio::use_awaitable);
 }
 
 awaitable<WriteResult> transaction_entry(std::shared_ptr<Cluster::Impl> impl,
@@ -655,7 +654,9 @@ awaitable<void> tx_rollback(std::shared_ptr<Transaction::State> s) {
 }
 
 // A Transaction dropped while open: roll it back on its own thread.
-awaitable<void> abandon(std::shared_ptr<Transaction::State> s) { co_await tx_rollback(std::move(s)); }
+awaitable<void> abandon(std::shared_ptr<Transaction::State> s) {
+  co_await tx_rollback(std::move(s));
+}
 
 }  // namespace
 
@@ -684,9 +685,15 @@ Transaction::~Transaction() {
 awaitable<Result> Transaction::execute(std::string sql, Params params) {
   return tx_execute(state_, std::move(sql), std::move(params));
 }
-awaitable<Lsn> Transaction::commit() { return tx_commit(state_); }
-awaitable<void> Transaction::rollback() { return tx_rollback(state_); }
-bool Transaction::active() const noexcept { return state_ && !state_->done; }
+awaitable<Lsn> Transaction::commit() {
+  return tx_commit(state_);
+}
+awaitable<void> Transaction::rollback() {
+  return tx_rollback(state_);
+}
+bool Transaction::active() const noexcept {
+  return state_ && !state_->done;
+}
 
 // ===========================================================================
 // Health checks (all on ios[0])
@@ -696,7 +703,8 @@ void Cluster::Impl::on_primary_sample(Lsn lsn, std::string address, Clock::time_
   Node& node = primary();
   node.lsn.store(lsn);
   primary_history.emplace_back(now, lsn);
-  const auto keep = settings.max_replica_lag * 2 + settings.health_interval * 8 + milliseconds(5000);
+  const auto keep =
+      settings.max_replica_lag * 2 + settings.health_interval * 8 + milliseconds(5000);
   while (primary_history.size() > 2 && now - primary_history.front().first > keep) {
     primary_history.pop_front();
   }
@@ -706,13 +714,12 @@ void Cluster::Impl::on_primary_sample(Lsn lsn, std::string address, Clock::time_
   }
 }
 
-void Cluster::Impl::on_replica_sample(Node& node, bool in_recovery, Lsn replay,
-                                      double replay_age_s, std::string address,
-                                      Clock::time_point now) {
+void Cluster::Impl::on_replica_sample(Node& node, bool in_recovery, Lsn replay, double replay_age_s,
+                                      std::string address, Clock::time_point now) {
   node.lsn.store(replay);
   if (!in_recovery) {
-    const Health before = node.set(Health::kDown, "not a standby: pg_is_in_recovery() is false",
-                                   std::move(address));
+    const Health before =
+        node.set(Health::kDown, "not a standby: pg_is_in_recovery() is false", std::move(address));
     if (before != Health::kDown) {
       log::warn("pg replica left the rotation",
                 {{"node", node.name}, {"reason", "not in recovery"}});
@@ -753,8 +760,8 @@ void Cluster::Impl::on_replica_sample(Node& node, bool in_recovery, Lsn replay,
     if (h == Health::kUp) {
       log::info("pg replica joined the rotation", {{"node", node.name}, {"lag_ms", lag}});
     } else {
-      log::warn("pg replica left the rotation", {{"node", node.name}, {"reason", "lagging"},
-                                                  {"lag_ms", lag}});
+      log::warn("pg replica left the rotation",
+                {{"node", node.name}, {"reason", "lagging"}, {"lag_ms", lag}});
     }
   }
 }
@@ -803,8 +810,8 @@ awaitable<void> health_loop(std::shared_ptr<Cluster::Impl> impl, std::size_t ind
         const Result r = co_await conn->execute(kReplicaCheckSql, kNoParams, deadline);
         const bool recovery = r.get<bool>(0, 0);
         const Lsn replay = r.is_null(0, 1) ? 0 : parse_lsn(r.text(0, 1)).value_or(0);
-        impl->on_replica_sample(node, recovery, replay, r.get<double>(0, 2),
-                                conn->server_address(), Clock::now());
+        impl->on_replica_sample(node, recovery, replay, r.get<double>(0, 2), conn->server_address(),
+                                Clock::now());
       }
     } catch (const std::exception& e) {
       failure = e.what();
@@ -874,7 +881,6 @@ void Cluster::start() {
   }
 }
 
-
 void Cluster::stop() {
   if (!impl_ || impl_->stopping.exchange(true)) {
     return;
@@ -896,7 +902,9 @@ awaitable<WriteResult> Cluster::transaction(std::vector<Statement> statements) {
   return transaction_entry(impl_, std::move(statements));
 }
 
-awaitable<Transaction> Cluster::begin() { return begin_entry(impl_); }
+awaitable<Transaction> Cluster::begin() {
+  return begin_entry(impl_);
+}
 
 void Cluster::note_write(std::uint64_t user_id, Lsn lsn) {
   impl_->markers.note(user_id, lsn, Clock::now());
@@ -906,7 +914,9 @@ Lsn Cluster::user_min_lsn(std::uint64_t user_id) const {
   return impl_->markers.min_lsn(user_id, Clock::now());
 }
 
-NodeState Cluster::primary_state() const { return impl_->nodes.front()->state(); }
+NodeState Cluster::primary_state() const {
+  return impl_->nodes.front()->state();
+}
 
 std::vector<NodeState> Cluster::replica_states() const {
   std::vector<NodeState> out;

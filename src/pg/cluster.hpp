@@ -62,9 +62,6 @@
 //     destroyed with that io_context, which MUST therefore outlive the
 //     Cluster; the metrics::Registry MUST outlive the io_contexts.
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -74,6 +71,9 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "metrics/registry.hpp"
 #include "pg/error.hpp"
@@ -176,8 +176,9 @@ class Cluster {
   boost::asio::awaitable<WriteResult> transaction(std::vector<Statement> statements);
   // The same for statements listed inline (see the GCC 12 note above).
   template <typename... S>
-    requires(sizeof...(S) > 0 && (std::convertible_to<S, Statement> && ...))
-  boost::asio::awaitable<WriteResult> transaction(S&&... statements) {
+  requires(sizeof...(S) > 0 &&
+           (std::convertible_to<S, Statement> &&
+            ...)) boost::asio::awaitable<WriteResult> transaction(S&&... statements) {
     std::vector<Statement> list;
     list.reserve(sizeof...(S));
     (list.emplace_back(std::forward<S>(statements)), ...);

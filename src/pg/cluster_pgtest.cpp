@@ -6,24 +6,24 @@
 //
 // No sleeps: every wait is a condition polled against a deadline.
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
 #include <memory>
-#include <optional>
-#include <thread>
-
-#include <fmt/format.h>
 #include <netinet/in.h>
+#include <optional>
 #include <sys/socket.h>
+#include <thread>
+#include <type_traits>
 #include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "metrics/registry.hpp"
 #include "pg/cluster.hpp"
@@ -116,17 +116,56 @@ class PgClusterTest : public ::testing::Test {
     return out;
   }
 
-  // Runs a coroutine on I/O thread `thread` and waits for its result.
+  // Runs a coroutine on I/O thread `thread` and waits for its result. A
+  // failure comes back as a value and is rethrown here as a copy: an
+  // exception object shared across threads through std::future /
+  // exception_ptr is reference-counted inside the (uninstrumented) C++
+  // runtime, which TSan reports as a race.
   template <typename T>
   T run(asio::awaitable<T> aw, std::size_t thread = 0) {
-    auto f = asio::co_spawn(*ios_.at(thread), std::move(aw), asio::use_future);
+    auto f = asio::co_spawn(*ios_.at(thread), guarded(std::move(aw)), asio::use_future);
     if (f.wait_for(60s) != std::future_status::ready) {
       throw std::runtime_error("coroutine did not finish in 60 s");
     }
-    return f.get();
+    Outcome<T> out = f.get();
+    if (out.pg_error) {
+      throw Error(*out.pg_error);
+    }
+    if (out.other_error) {
+      throw std::runtime_error(*out.other_error);
+    }
+    if constexpr (!std::is_void_v<T>) {
+      return std::move(*out.value);
+    }
   }
 
-  static bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 30s) {
+  template <typename T>
+  struct Outcome {
+    std::optional<std::conditional_t<std::is_void_v<T>, bool, T>> value;
+    std::optional<Error> pg_error;
+    std::optional<std::string> other_error;
+  };
+
+  template <typename T>
+  static asio::awaitable<Outcome<T>> guarded(asio::awaitable<T> aw) {
+    Outcome<T> out;
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await std::move(aw);
+        out.value.emplace(true);
+      } else {
+        out.value.emplace(co_await std::move(aw));
+      }
+    } catch (const Error& e) {
+      out.pg_error.emplace(e);
+    } catch (const std::exception& e) {
+      out.other_error.emplace(e.what());
+    }
+    co_return out;
+  }
+
+  static bool wait_until(const std::function<bool()>& pred,
+                         std::chrono::milliseconds timeout = 30s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       if (pred()) {
@@ -211,11 +250,11 @@ TEST_F(PgClusterTest, ReadYourWritesWhileReplayIsPaused) {
   Cluster& c = start(settings());
   const std::string t = unique("ryw");
   run(c.write(fmt::format("CREATE TABLE {} (id int PRIMARY KEY)", t), {}));
-  const WriteResult created = run(c.transaction({{fmt::format("INSERT INTO {} VALUES (0)", t), {}}}));
+  const WriteResult created =
+      run(c.transaction({{fmt::format("INSERT INTO {} VALUES (0)", t), {}}}));
   ASSERT_GT(created.lsn, 0U);
-  ASSERT_TRUE(wait_until([&] {
-    return replica_in_rotation() && c.replica_states().front().lsn >= created.lsn;
-  }));
+  ASSERT_TRUE(wait_until(
+      [&] { return replica_in_rotation() && c.replica_states().front().lsn >= created.lsn; }));
 
   const std::string replica = servers_->replica_uri();
   LocalServers::query(replica, "SELECT pg_wal_replay_pause()");
@@ -228,8 +267,9 @@ TEST_F(PgClusterTest, ReadYourWritesWhileReplayIsPaused) {
       }
     }
   } resume{replica};
-  ASSERT_TRUE(wait_until(
-      [&] { return LocalServers::query(replica, "SELECT pg_get_wal_replay_pause_state()") == "paused"; }));
+  ASSERT_TRUE(wait_until([&] {
+    return LocalServers::query(replica, "SELECT pg_get_wal_replay_pause_state()") == "paused";
+  }));
 
   const WriteResult w = run(c.transaction({{fmt::format("INSERT INTO {} VALUES (1)", t), {}}}));
   ASSERT_GT(w.lsn, created.lsn);
@@ -528,8 +568,8 @@ TEST_F(PgClusterTest, ConcurrentWorkFromTwoIoThreads) {
   constexpr int kPerThread = 150;
   std::vector<std::future<void>> done;
   for (int i = 0; i < 2 * kPerThread; ++i) {
-    done.push_back(asio::co_spawn(*ios_[static_cast<std::size_t>(i % 2)], hammer(c, t, i),
-                                  asio::use_future));
+    done.push_back(
+        asio::co_spawn(*ios_[static_cast<std::size_t>(i % 2)], hammer(c, t, i), asio::use_future));
   }
   for (auto& f : done) {
     ASSERT_EQ(f.wait_for(60s), std::future_status::ready);
@@ -586,8 +626,8 @@ asio::awaitable<void> pipeline_checks(asio::io_context& io, std::string uri) {
   EXPECT_TRUE(conn.usable());
 
   // Two segments: an error in the second skips the rest of it only.
-  const std::vector<Statement> st{{"SELECT 1", {}}, {"SELECT 1/0", {}}, {"SELECT 3", {}},
-                                  {"SELECT $1::text", params("four")}};
+  const std::vector<Statement> st{
+      {"SELECT 1", {}}, {"SELECT 1/0", {}}, {"SELECT 3", {}}, {"SELECT $1::text", params("four")}};
   const std::array<std::size_t, 1> syncs{0};
   PipelineOutcome out = co_await conn.pipeline(st, syncs, deadline);
   EXPECT_EQ(out.results[0].get<std::int64_t>(0, 0), 1);
@@ -766,8 +806,11 @@ TEST_F(PgClusterTest, APromotedStandbyIsFollowed) {
   s.query_timeout = 3s;
   Cluster& c = start(s);
   run(c.write("CREATE TABLE failover (id int PRIMARY KEY)", {}));
-  run(c.write("INSERT INTO failover VALUES (1)", {}));
-  ASSERT_TRUE(wait_until([&] { return replica_in_rotation(); }));
+  const WriteResult first = run(c.transaction(Statement{"INSERT INTO failover VALUES (1)"}));
+  // Replication is asynchronous: kill the primary only once the standby has
+  // the row, or the promoted standby legitimately lacks it.
+  ASSERT_TRUE(wait_until(
+      [&] { return replica_in_rotation() && c.replica_states().front().lsn >= first.lsn; }));
 
   own.stop_primary();
   own.promote_replica();

@@ -34,11 +34,6 @@
 // while the socket looks idle to epoll; use sslmode=disable (loopback / a
 // private network).
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -49,6 +44,11 @@
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "pg/error.hpp"
 #include "pg/params.hpp"
@@ -171,7 +171,7 @@ class Connection {
   bool active_ = false;      // an operation is in flight (the timer watches it)
   bool connecting_ = false;  // the operation is connect()
   bool timed_out_ = false;
-  bool broken_ = false;      // a transport failure or an unread result: not reusable
+  bool broken_ = false;  // a transport failure or an unread result: not reusable
   std::uint64_t next_statement_ = 0;
   std::uint64_t generation_ = 0;
   std::unordered_map<std::string, std::string> prepared_;  // sql → statement name

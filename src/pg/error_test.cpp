@@ -25,9 +25,9 @@ TEST(PgErrorTest, ClassesByTheirFirstTwoCharacters) {
   EXPECT_EQ(classify("08001"), C::kConnection);
   EXPECT_EQ(classify("57P01"), C::kConnection);  // admin_shutdown
   EXPECT_EQ(classify("57P03"), C::kConnection);  // cannot_connect_now
-  EXPECT_EQ(classify("40002"), C::kOther);       // integrity constraint violation in a txn: not 40001
-  EXPECT_EQ(classify("42601"), C::kOther);       // syntax error
-  EXPECT_EQ(classify("42P02"), C::kOther);       // undefined parameter, not table
+  EXPECT_EQ(classify("40002"), C::kOther);  // integrity constraint violation in a txn: not 40001
+  EXPECT_EQ(classify("42601"), C::kOther);  // syntax error
+  EXPECT_EQ(classify("42P02"), C::kOther);  // undefined parameter, not table
   EXPECT_EQ(classify("25001"), C::kOther);
 }
 

@@ -53,7 +53,9 @@ class WriteMarkers {
     Clock::time_point next_purge{};
   };
   static constexpr std::size_t kShards = 32;
-  Shard& shard(std::uint64_t user_id) const { return shards_[(user_id * 0x9E3779B97F4A7C15ULL) >> 59]; }
+  Shard& shard(std::uint64_t user_id) const {
+    return shards_[(user_id * 0x9E3779B97F4A7C15ULL) >> 59];
+  }
 
   std::chrono::milliseconds window_;
   mutable std::array<Shard, kShards> shards_;

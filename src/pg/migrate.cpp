@@ -45,9 +45,10 @@ ConnPtr connect(const std::string& uri) {
     throw std::bad_alloc();
   }
   if (PQstatus(c.get()) != CONNECTION_OK) {
-    throw Error(std::string(),
-                fmt::format("pg: cannot connect to the database: {}", trim(PQerrorMessage(c.get()))),
-                /*connection_lost=*/true);
+    throw Error(
+        std::string(),
+        fmt::format("pg: cannot connect to the database: {}", trim(PQerrorMessage(c.get()))),
+        /*connection_lost=*/true);
   }
   PQsetNoticeProcessor(c.get(), &quiet_notices, nullptr);
   return c;
@@ -80,13 +81,15 @@ ResultPtr exec(PGconn* c, const std::string& sql, std::string_view context,
               PQstatus(c) == CONNECTION_BAD, constraint != nullptr ? constraint : "");
 }
 
-std::string label(const Migration& m) { return fmt::format("{:04}_{}", m.version, m.name); }
+std::string label(const Migration& m) {
+  return fmt::format("{:04}_{}", m.version, m.name);
+}
 
 void require_ordered(std::span<const Migration> migrations) {
   for (std::size_t i = 1; i < migrations.size(); ++i) {
     if (migrations[i].version <= migrations[i - 1].version) {
-      throw MigrationError(fmt::format("migrations out of order: {} after {}",
-                                       label(migrations[i]), label(migrations[i - 1])));
+      throw MigrationError(fmt::format("migrations out of order: {} after {}", label(migrations[i]),
+                                       label(migrations[i - 1])));
     }
   }
 }
@@ -102,7 +105,8 @@ const std::string kCreateTableSql =
 // version → checksum of every recorded migration.
 std::map<int, std::string> recorded(PGconn* c) {
   std::map<int, std::string> out;
-  ResultPtr r = exec(c, "SELECT version, checksum FROM schema_migrations", "reading schema_migrations");
+  ResultPtr r =
+      exec(c, "SELECT version, checksum FROM schema_migrations", "reading schema_migrations");
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     out.emplace(std::stoi(PQgetvalue(r.get(), i, 0)), PQgetvalue(r.get(), i, 1));
   }
@@ -187,8 +191,8 @@ std::optional<std::string> check_schema(const std::string& uri,
   ConnPtr conn = connect(uri);
   PGconn* c = conn.get();
   const std::string where = describe(c);
-  ResultPtr exists =
-      exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL", "looking for schema_migrations");
+  ResultPtr exists = exec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL",
+                          "looking for schema_migrations");
   if (std::string_view(PQgetvalue(exists.get(), 0, 0)) != "t") {
     return fmt::format(
         "database {} is not migrated (no schema_migrations table); run `surge migrate`", where);
@@ -209,9 +213,9 @@ std::optional<std::string> check_schema(const std::string& uri,
   if (pending.empty()) {
     return std::nullopt;
   }
-  return fmt::format("database {} is not migrated: {} migration{} pending ({}); run `surge migrate`",
-                     where, pending.size(), pending.size() == 1 ? "" : "s",
-                     fmt::join(pending, ", "));
+  return fmt::format(
+      "database {} is not migrated: {} migration{} pending ({}); run `surge migrate`", where,
+      pending.size(), pending.size() == 1 ? "" : "s", fmt::join(pending, ", "));
 }
 
 }  // namespace surge::pg

@@ -1,12 +1,12 @@
 #include "pg/migrations.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "pg/migrate.hpp"
 
@@ -54,11 +54,11 @@ TEST(PgMigrationsTest, EmbeddedCopyMatchesMigrationsFolder) {
   }
   for (const auto& [name, text] : files) {
     const auto it = embedded.find(name);
-    ASSERT_NE(it, embedded.end())
-        << "migrations/" << name << ".sql is not embedded: run src/pg/embed_migrations.sh";
-    EXPECT_EQ(it->second, text)
-        << "migrations/" << name << ".sql differs from src/pg/migrations.cpp: run "
-        << "src/pg/embed_migrations.sh";
+    ASSERT_NE(it, embedded.end()) << "migrations/" << name
+                                  << ".sql is not embedded: run src/pg/embed_migrations.sh";
+    EXPECT_EQ(it->second, text) << "migrations/" << name
+                                << ".sql differs from src/pg/migrations.cpp: run "
+                                << "src/pg/embed_migrations.sh";
   }
   for (const auto& [name, text] : embedded) {
     EXPECT_TRUE(files.contains(name))

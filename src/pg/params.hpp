@@ -22,8 +22,6 @@
 //
 // Thread safety: plain values.
 
-#include <boost/container/small_vector.hpp>
-
 #include <charconv>
 #include <cmath>
 #include <concepts>
@@ -34,6 +32,8 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+
+#include <boost/container/small_vector.hpp>
 
 namespace surge::pg {
 
@@ -95,15 +95,27 @@ inline std::string float_text(double v) {
 // ---------------------------------------------------------------------------
 // to_param: one C++ value → one parameter.
 // ---------------------------------------------------------------------------
-inline Param to_param(std::nullopt_t) { return std::nullopt; }
-inline Param to_param(const Param& p) { return p; }
-inline Param to_param(Param&& p) { return std::move(p); }
-inline Param to_param(bool b) { return std::string(b ? "t" : "f"); }
+inline Param to_param(std::nullopt_t) {
+  return std::nullopt;
+}
+inline Param to_param(const Param& p) {
+  return p;
+}
+inline Param to_param(Param&& p) {
+  return std::move(p);
+}
+inline Param to_param(bool b) {
+  return std::string(b ? "t" : "f");
+}
 inline Param to_param(const char* s) {
   return s == nullptr ? Param{} : Param{std::string(s)};
 }
-inline Param to_param(std::string s) { return Param{std::move(s)}; }
-inline Param to_param(std::string_view s) { return Param{std::string(s)}; }
+inline Param to_param(std::string s) {
+  return Param{std::move(s)};
+}
+inline Param to_param(std::string_view s) {
+  return Param{std::string(s)};
+}
 template <detail::Integer T>
 Param to_param(T v) {
   return detail::integer_text(v);
@@ -113,13 +125,12 @@ Param to_param(T v) {
   return detail::float_text(static_cast<double>(v));
 }
 template <typename T>
-  requires(!std::same_as<T, std::string>)
-Param to_param(const std::optional<T>& v) {
+requires(!std::same_as<T, std::string>) Param to_param(const std::optional<T>& v) {
   return v ? to_param(*v) : Param{};
 }
 template <typename T>
-  requires std::same_as<std::remove_cvref_t<T>, char>
-Param to_param(T) = delete;  // ambiguous: use std::string(1, c) or int(c)
+requires std::same_as < std::remove_cvref_t<T>,
+char > Param to_param(T) = delete;  // ambiguous: use std::string(1, c) or int(c)
 
 // The text form of a one-dimensional array literal: integers bare, anything
 // else double-quoted with `"` and `\` escaped (so "NULL" stays a string).

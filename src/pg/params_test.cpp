@@ -1,10 +1,10 @@
 #include "pg/params.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <limits>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace surge::pg {
 namespace {
@@ -43,10 +43,10 @@ TEST(PgParamsTest, OptionalsAndNullPointersAreNull) {
 }
 
 TEST(PgParamsTest, IntegerLimitsAndFloatsRoundTrip) {
-  const Params p = params(std::numeric_limits<std::int64_t>::min(), std::int16_t{-7},
-                          std::uint8_t{200}, 0.1, std::numeric_limits<double>::infinity(),
-                          -std::numeric_limits<double>::infinity(),
-                          std::numeric_limits<double>::quiet_NaN());
+  const Params p =
+      params(std::numeric_limits<std::int64_t>::min(), std::int16_t{-7}, std::uint8_t{200}, 0.1,
+             std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
+             std::numeric_limits<double>::quiet_NaN());
   EXPECT_EQ(p[0], "-9223372036854775808");
   EXPECT_EQ(p[1], "-7");
   EXPECT_EQ(p[2], "200");  // a number, not a character

@@ -25,7 +25,9 @@ Lease& Lease::operator=(Lease&& other) noexcept {
   return *this;
 }
 
-Lease::~Lease() { reset(); }
+Lease::~Lease() {
+  reset();
+}
 
 void Lease::reset() noexcept {
   if (conn_) {

@@ -17,18 +17,18 @@
 // on the pool's io_context thread. Lifetime: a Pool is shared (Leases keep
 // it alive); its io_context MUST outlive it.
 
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
-
-#include <atomic>
-#include <chrono>
-#include <cstdint>
-#include <cstddef>
-#include <memory>
-#include <string>
-#include <vector>
 
 #include "metrics/registry.hpp"
 #include "pg/connection.hpp"
@@ -95,7 +95,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
  private:
   friend class Lease;
-  using Hook = boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+  using Hook =
+      boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
   struct Waiter : Hook {
     explicit Waiter(boost::asio::io_context& io) : timer(io) {}
     boost::asio::steady_timer timer;

@@ -45,7 +45,8 @@ Result Result::copy_from(const pg_result* res) {
     }
   }
   // PQcmdStatus / PQcmdTuples take a non-const PGresult* but do not modify it.
-  auto* mut = const_cast<PGresult*>(res);  // NOLINT(cppcoreguidelines-pro-type-const-cast): libpq API
+  auto* mut =
+      const_cast<PGresult*>(res);  // NOLINT(cppcoreguidelines-pro-type-const-cast): libpq API
   r.command_ = PQcmdStatus(mut);
   const char* tuples = PQcmdTuples(mut);
   if (tuples != nullptr && *tuples != '\0') {
@@ -68,15 +69,15 @@ std::size_t Result::column(std::string_view name) const {
 
 const Result::Cell& Result::cell(std::size_t row, std::size_t col) const {
   if (row >= rows_ || col >= names_.size()) {
-    throw std::out_of_range(fmt::format("pg: cell ({}, {}) outside a {}x{} result", row, col,
-                                        rows_, names_.size()));
+    throw std::out_of_range(
+        fmt::format("pg: cell ({}, {}) outside a {}x{} result", row, col, rows_, names_.size()));
   }
   return cells_[row * names_.size() + col];
 }
 
 void Result::throw_null(std::size_t row, std::size_t col) const {
-  throw std::invalid_argument(
-      fmt::format("pg: column '{}' of row {} is NULL (read it as std::optional)", names_[col], row));
+  throw std::invalid_argument(fmt::format(
+      "pg: column '{}' of row {} is NULL (read it as std::optional)", names_[col], row));
 }
 
 std::int64_t parse_int64(std::string_view text) {

@@ -59,8 +59,9 @@ class Result {
   // The raw text of a value ("" for NULL).
   std::string_view text(std::size_t row, std::size_t col) const {
     const Cell& c = cell(row, col);
-    return c.length < 0 ? std::string_view{}
-                        : std::string_view(data_).substr(c.offset, static_cast<std::size_t>(c.length));
+    return c.length < 0
+               ? std::string_view{}
+               : std::string_view(data_).substr(c.offset, static_cast<std::size_t>(c.length));
   }
 
   template <typename T>

@@ -1,10 +1,10 @@
 #include "pg/result.hpp"
 
-#include <gtest/gtest.h>
-#include <libpq-fe.h>
-
 #include <cmath>
 #include <memory>
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 namespace surge::pg {
 namespace {

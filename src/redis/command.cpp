@@ -1,10 +1,10 @@
 #include "redis/command.hpp"
 
-#include <hiredis/hiredis.h>
-
 #include <array>
 #include <new>
 #include <stdexcept>
+
+#include <hiredis/hiredis.h>
 
 namespace surge::redis {
 
@@ -47,7 +47,9 @@ std::pair<char*, std::size_t> format(std::size_t argc, Get get) {
 
 }  // namespace
 
-void Command::Free::operator()(char* p) const noexcept { redisFreeCommand(p); }
+void Command::Free::operator()(char* p) const noexcept {
+  redisFreeCommand(p);
+}
 
 void Command::encode(std::span<const std::string_view> args) {
   auto [p, n] = format(args.size(), [&](std::size_t i) { return args[i]; });

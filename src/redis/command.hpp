@@ -51,7 +51,8 @@ using Digits = std::array<char, 32>;
 template <CommandArg T>
 std::string_view arg_view(const T& arg, Digits& digits) noexcept {
   if constexpr (StringArg<T>) {
-    return std::string_view(arg);
+    return std::string_view(
+        arg);  // NOLINT(cppcoreguidelines-pro-bounds-array-to-pointer-decay): string literals
   } else {
     const auto result = std::to_chars(digits.data(), digits.data() + digits.size(), arg);
     return {digits.data(), static_cast<std::size_t>(result.ptr - digits.data())};
@@ -65,7 +66,7 @@ class Command {
   template <detail::CommandArg... A>
   requires(sizeof...(A) > 0) Command(const A&... args)  // NOLINT(google-explicit-constructor)
   {
-    std::array<detail::Digits, sizeof...(A)> digits;
+    std::array<detail::Digits, sizeof...(A)> digits{};
     std::array<std::string_view, sizeof...(A)> views;
     std::size_t i = 0;
     ((views[i] = detail::arg_view(args, digits[i]), ++i), ...);
@@ -94,7 +95,7 @@ class Args {
   requires(sizeof...(A) > 0) Args(const A&... args)  // NOLINT(google-explicit-constructor)
   {
     values_.reserve(sizeof...(A));
-    detail::Digits digits;
+    detail::Digits digits{};
     ((values_.emplace_back(detail::arg_view(args, digits))), ...);
   }
   Args(std::vector<std::string> values)  // NOLINT(google-explicit-constructor)

@@ -1,6 +1,11 @@
 #include "redis/connection.hpp"
 
-#include <hiredis/hiredis.h>
+#include <array>
+#include <charconv>
+#include <deque>
+#include <exception>
+#include <stdexcept>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -11,15 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <array>
-#include <charconv>
-#include <deque>
-#include <exception>
-#include <stdexcept>
-#include <utility>
-
 #include <fmt/format.h>
+#include <hiredis/hiredis.h>
 
 namespace surge::redis {
 
@@ -30,7 +28,7 @@ namespace {
 
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 // hiredis copies what it is fed, so this buffer is only the size of one read.
-constexpr std::size_t kReadBuffer = 16 * 1024;
+constexpr std::size_t kReadBuffer = std::size_t{16} * 1024;
 
 struct ReaderFree {
   void operator()(redisReader* r) const noexcept { redisReaderFree(r); }
@@ -127,7 +125,8 @@ struct Connection::Session {
 // The timer is both the timeout and the wake-up: complete() cancels it, which
 // resumes the awaiting coroutine on the connection's executor.
 struct Connection::Waiter {
-  Waiter(asio::io_context& io, std::size_t replies) : timer(io), remaining(replies), expected(replies) {
+  Waiter(asio::io_context& io, std::size_t replies)
+      : timer(io), remaining(replies), expected(replies) {
     if (replies > 1) {
       many.reserve(replies);
     }
@@ -155,7 +154,7 @@ std::shared_ptr<Connection> Connection::create(asio::io_context& io, ConnectionS
   return std::make_shared<Connection>(Private{}, io, std::move(settings), std::move(observer));
 }
 
-Connection::Connection(Private, asio::io_context& io, ConnectionSettings settings,
+Connection::Connection(Private /*tag*/, asio::io_context& io, ConnectionSettings settings,
                        std::shared_ptr<Observer> observer)
     : io_(io),
       settings_(std::move(settings)),
@@ -258,14 +257,13 @@ void Connection::settle(Waiter& w) {
     // always in the current session (ending a session completes all of its
     // waiters), so this ends that session and fails every waiter in it.
     if (session_) {
-      fail_session(session_, TimeoutError(fmt::format("{} did not answer within {} ms",
-                                                      address_text_,
-                                                      settings_.command_timeout.count())));
+      fail_session(session_,
+                   TimeoutError(fmt::format("{} did not answer within {} ms", address_text_,
+                                            settings_.command_timeout.count())));
     }
     if (!w.done) {
-      w.error = std::make_exception_ptr(TimeoutError(
-          fmt::format("{} did not answer within {} ms", address_text_,
-                      settings_.command_timeout.count())));
+      w.error = std::make_exception_ptr(TimeoutError(fmt::format(
+          "{} did not answer within {} ms", address_text_, settings_.command_timeout.count())));
       w.done = true;
     }
   }
@@ -313,7 +311,7 @@ asio::awaitable<Reply> Connection::execute_one(std::shared_ptr<Connection> self,
 }
 
 asio::awaitable<std::vector<Reply>> Connection::execute_many(std::shared_ptr<Connection> self,
-                                                            std::vector<Command> commands) {
+                                                             std::vector<Command> commands) {
   if (commands.empty()) {
     co_return std::vector<Reply>{};
   }
@@ -403,9 +401,9 @@ asio::awaitable<void> Connection::run_session(std::shared_ptr<Connection> self,
   s->guard.expires_after(self->settings_.connect_timeout);
   s->guard.async_wait([self, s](const boost::system::error_code& ec) {
     if (!ec && !s->open) {
-      self->fail_session(s, TimeoutError(fmt::format("connect to {} timed out after {} ms",
-                                                     self->address_text_,
-                                                     self->settings_.connect_timeout.count())));
+      self->fail_session(
+          s, TimeoutError(fmt::format("connect to {} timed out after {} ms", self->address_text_,
+                                      self->settings_.connect_timeout.count())));
     }
   });
 
@@ -416,8 +414,8 @@ asio::awaitable<void> Connection::run_session(std::shared_ptr<Connection> self,
     std::tie(ec) = co_await s->socket.async_connect(asio::ip::tcp::endpoint(ip, a.port), kAsTuple);
   } else {
     // A name: resolve on Asio's resolver thread, never block this one.
-    auto [rec, endpoints] = co_await s->resolver.async_resolve(a.host, std::to_string(a.port),
-                                                               kAsTuple);
+    auto [rec, endpoints] =
+        co_await s->resolver.async_resolve(a.host, std::to_string(a.port), kAsTuple);
     ec = rec;
     if (!ec && !s->closed) {
       std::tie(ec, std::ignore) = co_await asio::async_connect(s->socket, endpoints, kAsTuple);
@@ -486,11 +484,11 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self,
       co_return;
     }
     if (ec) {
-      self->fail_session(s, ConnectionError(ec == asio::error::eof
-                                                ? fmt::format("{} closed the connection",
-                                                              self->address_text_)
-                                                : fmt::format("read from {} failed: {}",
-                                                              self->address_text_, ec.message())));
+      self->fail_session(
+          s, ConnectionError(
+                 ec == asio::error::eof
+                     ? fmt::format("{} closed the connection", self->address_text_)
+                     : fmt::format("read from {} failed: {}", self->address_text_, ec.message())));
       co_return;
     }
     self->last_read_ = Clock::now();
@@ -504,9 +502,9 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self,
       for (;;) {
         void* raw = nullptr;
         if (redisReaderGetReply(reader, &raw) != REDIS_OK) {
-          self->fail_session(s, ProtocolError(fmt::format("bad reply from {}: {}",
-                                                          self->address_text_,
-                                                          redisReaderGetError(reader))));
+          self->fail_session(s,
+                             ProtocolError(fmt::format("bad reply from {}: {}", self->address_text_,
+                                                       redisReaderGetError(reader))));
           co_return;
         }
         if (raw == nullptr) {

@@ -43,9 +43,6 @@
 // never thrown here. No C callback is ever registered with hiredis: the
 // default reply builders are used and converted to Reply at once.
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -53,6 +50,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "redis/command.hpp"
 #include "redis/error.hpp"
@@ -88,7 +88,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // and MUST NOT destroy the connection; they may call send() and open().
   class Observer {
    public:
+    Observer() = default;
     virtual ~Observer() = default;
+    Observer(const Observer&) = delete;
+    Observer& operator=(const Observer&) = delete;
+    Observer(Observer&&) = delete;
+    Observer& operator=(Observer&&) = delete;
     // A session is open (before anything queued is written).
     virtual void on_connected(Connection& /*c*/) noexcept {}
     // An open session ended (after on_failure when there was a failure).
@@ -113,13 +118,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::shared_ptr<Waiter> waiter_;
   };
 
-  static std::shared_ptr<Connection> create(boost::asio::io_context& io, ConnectionSettings settings,
+  static std::shared_ptr<Connection> create(boost::asio::io_context& io,
+                                            ConnectionSettings settings,
                                             std::shared_ptr<Observer> observer = nullptr);
-  Connection(Private, boost::asio::io_context& io, ConnectionSettings settings,
+  Connection(Private /*tag*/, boost::asio::io_context& io, ConnectionSettings settings,
              std::shared_ptr<Observer> observer);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
+  Connection(Connection&&) = delete;
+  Connection& operator=(Connection&&) = delete;
 
   // Queues `bytes` (the RESP encoding of `replies` >= 1 commands) and starts
   // the command timeout. Opens a session if there is none. Throws
@@ -158,7 +166,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   std::shared_ptr<Session> ensure_session();
-  void kick(Session& s);
+  static void kick(Session& s);
   void deliver(const std::shared_ptr<Session>& s, Reply&& reply);
   template <typename E>
   void fail_session(const std::shared_ptr<Session>& s, const E& cause, bool report = true);

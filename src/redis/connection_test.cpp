@@ -2,7 +2,12 @@
 // order, batching, timeouts, lazy reconnect, protocol errors, push mode.
 #include "redis/connection.hpp"
 
-#include <hiredis/hiredis.h>
+#include <array>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -11,15 +16,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-
-#include <array>
-#include <chrono>
-#include <exception>
-#include <memory>
-#include <string>
-#include <vector>
-
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 namespace surge::redis {
 namespace {
@@ -358,9 +356,8 @@ TEST(RedisConnection, ConnectTimeout) {
   for (int i = 0; i < 8; ++i) {
     fillers.push_back(std::make_unique<asio::ip::tcp::socket>(io));
     bool connected = false;
-    fillers.back()->async_connect(target, [&](const boost::system::error_code& ec) {
-      connected = !ec;
-    });
+    fillers.back()->async_connect(target,
+                                  [&](const boost::system::error_code& ec) { connected = !ec; });
     io.run_for(30ms);
     io.restart();
     if (!connected) {
@@ -413,8 +410,8 @@ TEST(RedisConnection, PushModeHandsEveryReplyToTheObserver) {
   run(io, push_mode(c, obs));
   ASSERT_EQ(obs->pushes.size(), 2U);
   EXPECT_EQ(obs->pushes[0], Reply::status("OK"));
-  EXPECT_EQ(obs->pushes[1], Reply::array({Reply::string("message"), Reply::string("ch"),
-                                          Reply::string("hello")}));
+  EXPECT_EQ(obs->pushes[1],
+            Reply::array({Reply::string("message"), Reply::string("ch"), Reply::string("hello")}));
   c->shutdown();
 }
 

@@ -1,9 +1,8 @@
 #include "redis/hash.hpp"
 
-#include <xxhash.h>
-
 #include <array>
 #include <charconv>
+#include <xxhash.h>
 
 namespace surge::redis {
 
@@ -15,14 +14,16 @@ std::uint32_t jump_consistent_hash(std::uint64_t key, std::uint32_t buckets) noe
   while (j < static_cast<std::int64_t>(buckets)) {
     b = j;
     key = key * 2862933555777941757ULL + 1;
-    j = static_cast<std::int64_t>(static_cast<double>(b + 1) *
-                                  (static_cast<double>(1LL << 31) /
-                                   static_cast<double>((key >> 33) + 1)));
+    j = static_cast<std::int64_t>(
+        static_cast<double>(b + 1) *
+        (static_cast<double>(1LL << 31) / static_cast<double>((key >> 33) + 1)));
   }
   return b < 0 ? 0 : static_cast<std::uint32_t>(b);
 }
 
-std::uint64_t hash_id(std::string_view id) noexcept { return XXH3_64bits(id.data(), id.size()); }
+std::uint64_t hash_id(std::string_view id) noexcept {
+  return XXH3_64bits(id.data(), id.size());
+}
 
 std::size_t shard_of(std::string_view id, std::size_t shards) noexcept {
   return jump_consistent_hash(hash_id(id), static_cast<std::uint32_t>(shards));

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
-
 #include <gtest/gtest.h>
 
 #include "metrics/registry.hpp"
@@ -36,11 +35,8 @@ TEST(RedisHash, ShardForIsStableAcrossRuns) {
   EXPECT_EQ(hash_id("42"), 1303733993043075473ULL);  // XXH3_64bits, seed 0
   const std::vector<std::pair<std::string, std::array<std::size_t, 4>>> golden = {
       // id            over 2, 3, 8, 16 shards
-      {"1", {1, 2, 7, 14}},
-      {"42", {0, 0, 3, 3}},
-      {"user:1001", {0, 2, 5, 5}},
-      {"campaign:7", {0, 2, 7, 9}},
-      {"alice", {1, 1, 1, 9}},
+      {"1", {1, 2, 7, 14}},         {"42", {0, 0, 3, 3}},    {"user:1001", {0, 2, 5, 5}},
+      {"campaign:7", {0, 2, 7, 9}}, {"alice", {1, 1, 1, 9}},
   };
   const std::array<std::size_t, 4> counts = {2, 3, 8, 16};
   for (const auto& [id, want] : golden) {

@@ -1,32 +1,31 @@
 #include "redis/reply.hpp"
 
-#include <hiredis/hiredis.h>
-
 #include <fmt/format.h>
+#include <hiredis/hiredis.h>
 
 #include "redis/error.hpp"
 
 namespace surge::redis {
 
-Reply Reply::integer(std::int64_t value) noexcept {
+Reply Reply::integer(std::int64_t value) {
   Reply r;
   r.v_ = value;
   return r;
 }
 
-Reply Reply::string(std::string value) noexcept {
+Reply Reply::string(std::string value) {
   Reply r;
   r.v_.emplace<std::string>(std::move(value));
   return r;
 }
 
-Reply Reply::status(std::string value) noexcept {
+Reply Reply::status(std::string value) {
   Reply r = string(std::move(value));
   r.status_ = true;
   return r;
 }
 
-Reply Reply::error(std::string line) noexcept {
+Reply Reply::error(std::string line) {
   Reply r;
   const std::size_t space = line.find(' ');
   const std::size_t prefix = space == std::string::npos ? line.size() : space;
@@ -34,7 +33,7 @@ Reply Reply::error(std::string line) noexcept {
   return r;
 }
 
-Reply Reply::array(Array elements) noexcept {
+Reply Reply::array(Array elements) {
   Reply r;
   r.v_.emplace<Array>(std::move(elements));
   return r;
@@ -84,8 +83,8 @@ Reply::Type Reply::type() const noexcept {
 
 void Reply::throw_type_mismatch(Type wanted) const {
   throw_if_error();
-  throw ProtocolError(fmt::format("expected a reply of type {}, got {}", type_name(wanted),
-                                  debug_string()));
+  throw ProtocolError(
+      fmt::format("expected a reply of type {}, got {}", type_name(wanted), debug_string()));
 }
 
 std::int64_t Reply::as_integer() const {
@@ -199,7 +198,7 @@ std::string Reply::debug_string() const {
   return out;
 }
 
-bool operator==(const Reply& a, const Reply& b) noexcept {
+bool operator==(const Reply& a, const Reply& b) {
   if (a.type() != b.type()) {
     return false;
   }

@@ -39,13 +39,13 @@ class Reply {
   // Nil.
   Reply() noexcept = default;
 
-  static Reply nil() noexcept { return Reply(); }
-  static Reply integer(std::int64_t value) noexcept;
-  static Reply string(std::string value) noexcept;
-  static Reply status(std::string value) noexcept;
+  static Reply nil() noexcept { return {}; }
+  static Reply integer(std::int64_t value);
+  static Reply string(std::string value);
+  static Reply status(std::string value);
   // `line` is the error line without "-" and CRLF ("ERR unknown command").
-  static Reply error(std::string line) noexcept;
-  static Reply array(Array elements) noexcept;
+  static Reply error(std::string line);
+  static Reply array(Array elements);
 
   // Deep copy of a hiredis reply (RESP2 types). Throws ProtocolError on a
   // type it does not know (RESP3 types are never requested) and
@@ -80,7 +80,7 @@ class Reply {
   // nil, 42, "text", +OK, -ERR ..., [1, "a", nil].
   std::string debug_string() const;
 
-  friend bool operator==(const Reply& a, const Reply& b) noexcept;
+  friend bool operator==(const Reply& a, const Reply& b);
 
  private:
   struct ErrorLine {

@@ -1,13 +1,12 @@
 #include "redis/reply.hpp"
 
-#include <hiredis/hiredis.h>
-
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include "redis/command.hpp"
 #include "redis/connection.hpp"

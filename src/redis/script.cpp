@@ -1,9 +1,11 @@
 #include "redis/script.hpp"
 
-#include <openssl/evp.h>
-
 #include <array>
+#include <cstddef>
 #include <stdexcept>
+#include <string_view>
+
+#include <openssl/evp.h>
 
 namespace surge::redis {
 
@@ -13,9 +15,9 @@ std::string sha1_hex(std::string_view bytes) {
   if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, EVP_sha1(), nullptr) != 1) {
     throw std::runtime_error("SHA1 failed (OpenSSL EVP_Digest)");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
+  constexpr std::string_view kHex = "0123456789abcdef";
   std::string out;
-  out.reserve(size * 2);
+  out.reserve(std::size_t{size} * 2);
   for (unsigned int i = 0; i < size; ++i) {
     out += kHex[digest[i] >> 4];
     out += kHex[digest[i] & 0x0f];

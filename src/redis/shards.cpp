@@ -1,12 +1,5 @@
 #include "redis/shards.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include <array>
 #include <atomic>
 #include <exception>
@@ -15,6 +8,12 @@
 #include <unordered_map>
 #include <utility>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "log/log.hpp"
@@ -99,7 +98,8 @@ struct Shard {
     } catch (...) {  // NOLINT(bugprone-empty-catch): out of memory for a log string
     }
     if (up.exchange(false)) {
-      log::warn("redis shard down", {{"shard", index}, {"address", address_text}, {"error", error}});
+      log::warn("redis shard down",
+                {{"shard", index}, {"address", address_text}, {"error", error}});
     }
   }
 
@@ -124,10 +124,9 @@ struct Shard {
     if (n >= breaker_failures && !open.exchange(true)) {
       open_until.store((Clock::now() + open_for).time_since_epoch().count());
       circuit_open.set(1);
-      log::warn("redis circuit open", {{"shard", index},
-                                       {"address", address_text},
-                                       {"failures", n},
-                                       {"error", e.what()}});
+      log::warn(
+          "redis circuit open",
+          {{"shard", index}, {"address", address_text}, {"failures", n}, {"error", e.what()}});
     }
   }
 
@@ -204,8 +203,9 @@ class SubscriberObserver final : public Connection::Observer {
         }
         c.send(Command(args).bytes());
       }
-      log::info("redis subscriber connected",
-                {{"shard", shard_}, {"address", c.address()}, {"channels", channels_->handlers.size()}});
+      log::info(
+          "redis subscriber connected",
+          {{"shard", shard_}, {"address", c.address()}, {"channels", channels_->handlers.size()}});
     } catch (const std::exception& e) {
       c.abort(e.what());
     }
@@ -320,8 +320,7 @@ struct Core {
         return threads[i].lock();
       }
     }
-    throw std::logic_error(
-        "redis::Shards called from a thread that runs none of its io_contexts");
+    throw std::logic_error("redis::Shards called from a thread that runs none of its io_contexts");
   }
 };
 
@@ -380,8 +379,7 @@ std::shared_ptr<Connection> acquire(const Core& core, std::size_t shard) {
   return pool[best_index];
 }
 
-asio::awaitable<Reply> run_command(std::shared_ptr<Core> core, std::size_t shard,
-                                   Command command) {
+asio::awaitable<Reply> run_command(std::shared_ptr<Core> core, std::size_t shard, Command command) {
   Shard& sh = *core->shards[shard];
   const std::shared_ptr<Connection> conn = acquire(*core, shard);
   const auto t0 = Clock::now();
@@ -475,8 +473,11 @@ asio::awaitable<Reply> run_eval(std::shared_ptr<Core> core, std::size_t shard, S
   co_return reply;
 }
 
-asio::awaitable<Reply> run_publish_all(std::shared_ptr<Core> core, std::string channel,
-                                       std::string message) {
+// Parameters by value: a coroutine must own what it reads after suspending.
+asio::awaitable<Reply> run_publish_all(
+    std::shared_ptr<Core> core,
+    std::string channel,    // NOLINT(performance-unnecessary-value-param): coroutine parameter
+    std::string message) {  // NOLINT(performance-unnecessary-value-param): coroutine parameter
   const Command publish{"PUBLISH", channel, message};
   std::vector<std::pair<std::size_t, Connection::Ticket>> sent;
   sent.reserve(core->shards.size());
@@ -566,7 +567,7 @@ asio::awaitable<void> health_loop(std::shared_ptr<Core> core, std::shared_ptr<Th
 asio::awaitable<void> subscriber_loop(std::shared_ptr<Core> core, std::shared_ptr<ThreadState> ts) {
   const Command ping{"PING"};
   const auto interval = core->settings.health_interval;
-  const auto silent = 3 * interval + core->settings.command_timeout;
+  const auto silent = interval * std::int64_t{3} + core->settings.command_timeout;
   while (!core->stopping.load() && !ts->stopped) {
     for (const auto& c : ts->subscribers) {
       switch (c->state()) {
@@ -591,7 +592,7 @@ asio::awaitable<void> subscriber_loop(std::shared_ptr<Core> core, std::shared_pt
 
 // On io_per_thread[0].
 void add_subscription(const std::shared_ptr<Core>& core, const std::shared_ptr<ThreadState>& ts,
-                      std::string channel, detail::MessageHandler handler) {
+                      const std::string& channel, detail::MessageHandler handler) {
   if (core->stopping.load() || ts->stopped) {
     return;
   }
@@ -666,23 +667,23 @@ Shards::Shards(Settings settings, std::vector<asio::io_context*> io_per_thread,
     sh->open_for = s.breaker_open_for;
     const std::string label = std::to_string(i);
     const metrics::Labels shard_label{{"shard", label}};
-    sh->commands = registry.counter("surge_redis_commands_total", "Redis commands sent.",
-                                    shard_label);
+    sh->commands =
+        registry.counter("surge_redis_commands_total", "Redis commands sent.", shard_label);
     for (std::size_t k = 0; k < Error::kKinds; ++k) {
       sh->errors[k] = registry.counter(
           "surge_redis_errors_total", "Redis errors seen by callers, by kind.",
           {{"shard", label}, {"kind", std::string(kind_name(static_cast<Error::Kind>(k)))}});
     }
-    sh->duration = registry.histogram("surge_redis_command_duration_seconds",
-                                      "Redis call latency (command, pipeline or eval).",
-                                      shard_label);
+    sh->duration =
+        registry.histogram("surge_redis_command_duration_seconds",
+                           "Redis call latency (command, pipeline or eval).", shard_label);
     sh->connections = registry.gauge("surge_redis_pool_connections",
                                      "Open pooled Redis connections.", shard_label);
     sh->circuit_open = registry.gauge("surge_redis_circuit_open",
                                       "1 while the shard's circuit breaker is open.", shard_label);
-    sh->pool_waits = registry.counter("surge_redis_pool_waits_total",
-                                      "Redis calls that waited for their connection to connect.",
-                                      shard_label);
+    sh->pool_waits =
+        registry.counter("surge_redis_pool_waits_total",
+                         "Redis calls that waited for their connection to connect.", shard_label);
     pool_observers.push_back(std::make_shared<detail::ShardObserver>(sh, true));
     health_observers.push_back(std::make_shared<detail::ShardObserver>(sh, false));
     core.shards.push_back(std::move(sh));
@@ -732,7 +733,13 @@ Shards::Shards(Settings settings, std::vector<asio::io_context*> io_per_thread,
   }
 }
 
-Shards::~Shards() { stop(); }
+Shards::~Shards() {
+  try {
+    stop();
+  } catch (const std::exception& e) {  // posting the shutdown failed (out of memory)
+    log::error("redis shutdown failed", {{"error", e.what()}});
+  }
+}
 
 void Shards::start() {
   if (core_->stopping.load() || core_->started.exchange(true)) {
@@ -765,7 +772,9 @@ void Shards::stop() {
   }
 }
 
-std::size_t Shards::shard_count() const noexcept { return core_->shards.size(); }
+std::size_t Shards::shard_count() const noexcept {
+  return core_->shards.size();
+}
 
 std::size_t Shards::shard_for(std::uint64_t id) const noexcept {
   return shard_of(id, core_->shards.size());
@@ -801,8 +810,8 @@ asio::awaitable<std::vector<Reply>> Shards::pipeline(std::size_t shard,
   return run_pipeline(core_, shard, std::move(commands));
 }
 
-asio::awaitable<Reply> Shards::eval(std::size_t shard, const Script& script, Args keys,
-                                    Args args) {
+asio::awaitable<Reply> Shards::eval(std::size_t shard, const Script& script, const Args& keys,
+                                    const Args& args) {
   check_shard(*core_, shard);
   const std::string numkeys = std::to_string(keys.size());
   std::vector<std::string_view> argv;
@@ -821,11 +830,11 @@ asio::awaitable<Reply> Shards::publish_all(std::string channel, std::string mess
 
 void Shards::subscribe(std::string channel,
                        std::function<void(std::string_view message)> on_message) {
-  asio::post(*core_->ios.front(), [core = core_, ts = threads_.front(),
-                                   channel = std::move(channel),
-                                   handler = std::move(on_message)]() mutable {
-    add_subscription(core, ts, std::move(channel), std::move(handler));
-  });
+  asio::post(*core_->ios.front(),
+             [core = core_, ts = threads_.front(), channel = std::move(channel),
+              handler = std::move(on_message)]() mutable {
+               add_subscription(core, ts, channel, std::move(handler));
+             });
 }
 
 ShardState Shards::state(std::size_t shard) const {
@@ -850,7 +859,8 @@ ShardState Shards::state(std::size_t shard) const {
 }
 
 bool Shards::available(std::size_t shard) const noexcept {
-  return shard < core_->shards.size() && !core_->shards[shard]->open.load(std::memory_order_relaxed);
+  return shard < core_->shards.size() &&
+         !core_->shards[shard]->open.load(std::memory_order_relaxed);
 }
 
 }  // namespace surge::redis

@@ -63,9 +63,6 @@
 //   surge_redis_pool_waits_total{shard}          calls that had to wait for
 //                                                their connection to connect
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +71,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include "metrics/registry.hpp"
 #include "redis/command.hpp"
@@ -121,6 +121,8 @@ class Shards {
   ~Shards();
   Shards(const Shards&) = delete;
   Shards& operator=(const Shards&) = delete;
+  Shards(Shards&&) = delete;
+  Shards& operator=(Shards&&) = delete;
 
   // Starts the health checks and opens the pooled connections (posted onto
   // the io_contexts; any thread). Idempotent; no-op after stop().
@@ -145,8 +147,9 @@ class Shards {
   // EVALSHA; on NOSCRIPT, SCRIPT LOAD + EVALSHA in one round trip, once.
   // An error reply of the script throws ServerError.
   //   Reply r = co_await shards.eval(s, kGrab, {campaign_key, user_key}, {user_id, now_ms});
-  boost::asio::awaitable<Reply> eval(std::size_t shard, const Script& script, Args keys = {},
-                                     Args args = {});
+  // keys and args are encoded before eval() returns.
+  boost::asio::awaitable<Reply> eval(std::size_t shard, const Script& script, const Args& keys = {},
+                                     const Args& args = {});
 
   // PUBLISH on every shard whose breaker is closed, concurrently. Returns an
   // integer Reply: the receivers summed over the shards that answered.

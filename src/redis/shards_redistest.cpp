@@ -5,19 +5,6 @@
 // kills them at the end. SURGE_TEST_REDIS="host:port,host:port" uses
 // existing servers instead (the tests that kill and restart a server are
 // skipped then; keys carry a per-run prefix; SCRIPT FLUSH is used).
-#include "redis/shards.hpp"
-
-#include <signal.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/use_future.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -26,16 +13,29 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <signal.h>
 #include <stdexcept>
 #include <string>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
+#include <utility>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include "metrics/registry.hpp"
 #include "redis/error.hpp"
+#include "redis/shards.hpp"
 
 namespace surge::redis {
 namespace {
@@ -147,11 +147,17 @@ class RedisServers {
     const std::string sub = dir_ + "/" + std::to_string(i);
     std::filesystem::create_directories(sub);
     const std::string log = sub + "/redis.log";
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
       throw std::runtime_error("fork failed");
     }
     if (pid == 0) {
+      // The server dies with the test even if the test is killed.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) {
+        ::_exit(127);
+      }
       ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
               "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir",
               sub.c_str(), "--logfile", log.c_str(), "--enable-debug-command", "local",
@@ -210,14 +216,65 @@ class IoThreads {
   std::vector<std::thread> threads_;
 };
 
+// An exception caught on an I/O thread, carried to the test thread by value:
+// rethrowing one exception object on two threads makes TSan report its
+// (uninstrumented) libstdc++ reference count as a race.
+struct Caught {
+  enum class Type { kRedis, kLogic, kOther } type = Type::kOther;
+  Error::Kind kind = Error::Kind::kProtocol;
+  std::string prefix;
+  std::string what;
+
+  [[noreturn]] void rethrow() const {
+    if (type == Type::kLogic) {
+      throw std::logic_error(what);
+    }
+    if (type == Type::kOther) {
+      throw std::runtime_error(what);
+    }
+    switch (kind) {
+      case Error::Kind::kConnection:
+        throw ConnectionError(what);
+      case Error::Kind::kTimeout:
+        throw TimeoutError(what);
+      case Error::Kind::kCircuitOpen:
+        throw CircuitOpenError(what);
+      case Error::Kind::kServer:
+        throw ServerError(prefix, what);
+      case Error::Kind::kProtocol:
+        break;
+    }
+    throw ProtocolError(what);
+  }
+};
+
+template <typename T>
+asio::awaitable<std::pair<std::optional<T>, std::optional<Caught>>> capture(asio::awaitable<T> a) {
+  Caught caught;
+  try {
+    co_return std::make_pair(std::optional<T>(co_await std::move(a)), std::optional<Caught>());
+  } catch (const Error& e) {
+    caught = Caught{Caught::Type::kRedis, e.kind(), e.server_prefix(), e.what()};
+  } catch (const std::logic_error& e) {
+    caught = Caught{Caught::Type::kLogic, Error::Kind::kProtocol, {}, e.what()};
+  } catch (const std::exception& e) {
+    caught = Caught{Caught::Type::kOther, Error::Kind::kProtocol, {}, e.what()};
+  }
+  co_return std::make_pair(std::optional<T>(), std::optional<Caught>(std::move(caught)));
+}
+
 // Runs an awaitable on `io` and waits for its result (rethrows its error).
 template <typename T>
 T run_on(asio::io_context& io, asio::awaitable<T> a) {
-  auto f = asio::co_spawn(io, std::move(a), asio::use_future);
+  auto f = asio::co_spawn(io, capture(std::move(a)), asio::use_future);
   if (f.wait_for(15s) != std::future_status::ready) {
     throw std::runtime_error("awaitable did not finish");
   }
-  return f.get();
+  auto [value, caught] = f.get();
+  if (caught) {
+    caught->rethrow();
+  }
+  return std::move(*value);
 }
 
 // The value of one rendered series ("name{labels}"), or -1 if absent.
@@ -554,8 +611,8 @@ TEST(RedisShards, StopFailsCallsFastAndClosesConnections) {
   EXPECT_EQ(run_on(io[0], shards.command(0, {"PING"})).as_string(), "PONG");
   shards.stop();
   EXPECT_THROW(run_on(io[0], shards.command(0, {"PING"})), ConnectionError);
-  EXPECT_TRUE(
-      eventually([&] { return metric(registry, "surge_redis_pool_connections{shard=\"0\"}") == 0; }));
+  EXPECT_TRUE(eventually(
+      [&] { return metric(registry, "surge_redis_pool_connections{shard=\"0\"}") == 0; }));
 }
 
 }  // namespace

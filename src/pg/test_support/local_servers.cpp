@@ -1,18 +1,17 @@
 #include "pg/test_support/local_servers.hpp"
 
+#include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
 #include <grp.h>
+#include <memory>
 #include <netinet/in.h>
 #include <pwd.h>
+#include <sstream>
+#include <stdexcept>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <cstdlib>
-#include <fstream>
-#include <memory>
-#include <sstream>
-#include <stdexcept>
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -153,7 +152,9 @@ LocalServers::LocalServers(Options options) {
   }
 }
 
-LocalServers::~LocalServers() { teardown(); }
+LocalServers::~LocalServers() {
+  teardown();
+}
 
 void LocalServers::teardown() noexcept {
   if (!owned_) {
@@ -198,7 +199,8 @@ void LocalServers::run(const std::vector<std::string>& argv, const std::string& 
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const auto& a : argv) {
-    args.push_back(const_cast<char*>(a.c_str()));  // NOLINT(cppcoreguidelines-pro-type-const-cast): execv's signature
+    args.push_back(const_cast<char*>(
+        a.c_str()));  // NOLINT(cppcoreguidelines-pro-type-const-cast): execv's signature
   }
   args.push_back(nullptr);
   const std::string log_path = log.string();
@@ -235,15 +237,15 @@ void LocalServers::run(const std::vector<std::string>& argv, const std::string& 
   while (::waitpid(pid, &status, 0) < 0) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error(fmt::format("pgtest: {} failed (status {}):\n{}", step, status,
-                                         tail(log)));
+    throw std::runtime_error(
+        fmt::format("pgtest: {} failed (status {}):\n{}", step, status, tail(log)));
   }
 }
 
 void LocalServers::pg_ctl(const fs::path& data, const std::string& action,
                           const std::vector<std::string>& extra) const {
-  std::vector<std::string> argv{(bindir_ / "pg_ctl").string(), "-D", data.string(), "-w",
-                                "-t",  "60"};
+  std::vector<std::string> argv{
+      (bindir_ / "pg_ctl").string(), "-D", data.string(), "-w", "-t", "60"};
   if (action == "start") {
     argv.push_back("-l");
     argv.push_back((dir_ / (data.filename().string() + "-server.log")).string());
