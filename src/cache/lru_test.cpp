@@ -313,7 +313,7 @@ TEST_F(LruTest, TwoThreadsHammering) {
   LruOptions o = options(64, 64 * 200);
   o.shards = 4;
   o.lazy_promotion = true;  // the exact path is the default elsewhere
-  o.uniform = {};  // the default per-thread generator
+  o.uniform = {};           // the default per-thread generator
   ShardedLru lru(registry, "hammer", o);
   std::array<std::string, 256> keys;
   for (std::size_t i = 0; i < keys.size(); ++i) {
