@@ -437,6 +437,11 @@ TEST_F(PgClusterTest, ErrorsAreTypedBySqlstate) {
 
   if (has_replica()) {
     ASSERT_TRUE(wait_until([&] { return replica_in_rotation(); }));
+    // The replica must have replayed the CREATE TABLE first, or the insert
+    // fails as an undefined table instead of as a read-only transaction.
+    ASSERT_TRUE(wait_until([&] {
+      return !error_of([&] { run(c.read("SELECT count(*) FROM " + t, {})); }).has_value();
+    }));
     const auto ro = error_of([&] { run(c.read(insert, params("c", 1))); });
     ASSERT_TRUE(ro);
     EXPECT_EQ(ro->error_class(), Error::Class::kReadOnly) << ro->what();
