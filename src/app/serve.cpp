@@ -99,6 +99,10 @@ int serve(const Config& config) {
   }
 
   DataTier tier = connect_data_tier(config, contexts, registry);
+  // Signals and the health snapshot live on this small side thread; the I/O
+  // threads never see a signal. Declared before `health`, whose timer lives
+  // on it, so it is destroyed after.
+  asio::io_context side_io(1);
   ops::Health health(probes_for(tier.database.get(), tier.redis.get()));
 
   // The routes of every module, in one place: the service's whole surface.
@@ -116,9 +120,6 @@ int serve(const Config& config) {
                           {"database", tier.database != nullptr},
                           {"cache_shards", config.redis.shards.size()}});
 
-  // Signals and the health snapshot live on this small side thread; the I/O
-  // threads never see a signal.
-  asio::io_context side_io(1);
   health.start(side_io, std::chrono::milliseconds(250));
   asio::signal_set signals(side_io, SIGTERM, SIGINT);
   signals.async_wait([&server](const boost::system::error_code& ec, int signal) {

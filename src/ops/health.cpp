@@ -91,7 +91,9 @@ void Health::schedule() {
 }
 
 void Health::stop() {
-  stopped_.store(true);
+  if (stopped_.exchange(true)) {
+    return;  // idempotent: the destructor calls it again
+  }
   if (timer_) {
     boost::asio::post(timer_->get_executor(), [t = timer_.get()] { t->cancel(); });
   }

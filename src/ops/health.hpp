@@ -54,7 +54,9 @@ class Health {
   Health& operator=(const Health&) = delete;
 
   // Refreshes the /healthz snapshot every `period` on `io` until stop().
+  // `io` MUST outlive this object (the timer lives on it).
   void start(boost::asio::io_context& io, std::chrono::milliseconds period);
+  // Idempotent; call it while `io` still exists.
   void stop();
 
   struct Report {
