@@ -10,6 +10,7 @@ pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)
 find_package(OpenSSL REQUIRED)
 
 if(SURGE_TESTS)
@@ -40,7 +41,7 @@ endif()
 add_library(surge_deps INTERFACE)
 add_library(surge::deps ALIAS surge_deps)
 target_link_libraries(surge_deps INTERFACE
-  Boost::headers fmt::fmt spdlog::spdlog CLI11::CLI11 PkgConfig::TOMLPP PkgConfig::XXHASH PkgConfig::HIREDIS PkgConfig::LIBPQ
+  Boost::headers fmt::fmt spdlog::spdlog CLI11::CLI11 PkgConfig::TOMLPP PkgConfig::XXHASH PkgConfig::HIREDIS PkgConfig::LIBPQ PkgConfig::SODIUM
   OpenSSL::Crypto Threads::Threads)
 target_compile_definitions(surge_deps INTERFACE
   BOOST_ASIO_NO_DEPRECATED

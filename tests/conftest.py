@@ -30,6 +30,7 @@ from surge_http import (  # noqa: E402
     DEFAULT_TIMEOUT,
     ConnectionClosed,
     MalformedResponse,
+    free_port,
     RawConnection,
     http_request,
     wait_until,
@@ -37,13 +38,6 @@ from surge_http import (  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 15.0
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (bind to 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 class ServerStartError(Exception):

@@ -40,6 +40,13 @@ class MalformedResponse(Exception):
 # ---------------------------------------------------------------------------
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free a moment ago (bind to 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def build_request(
     method: str = "GET",
     target: str = "/healthz",

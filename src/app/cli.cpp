@@ -1,5 +1,6 @@
 #include "app/cli.hpp"
 
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -16,6 +17,8 @@
 #include "app/migrate.hpp"
 #include "app/serve.hpp"
 #include "log/log.hpp"
+#include "users/commands.hpp"
+#include "users/token.hpp"
 
 namespace surge::app {
 namespace {
@@ -54,6 +57,41 @@ int print_config(const Config& config) {
   return 0;
 }
 
+// `surge token --users A-B [--ttl SECONDS]`: one "user_id token" line each,
+// signed with auth.token_secret (which is never printed).
+int print_tokens(const Config& config, const std::string& users, std::optional<long long> ttl) {
+  if (config.auth.token_secret.empty()) {
+    throw ConfigError("auth.token_secret: required by `surge token` (SURGE_AUTH_TOKEN_SECRET)");
+  }
+  const auto range = users::parse_user_range(users);
+  if (!range) {
+    throw ConfigError(fmt::format(
+        "--users: expected A-B with 1 <= A <= B <= 9223372036854775807, got '{}'", users));
+  }
+  const long long seconds = ttl.value_or(config.auth.token_ttl.count());
+  const users::TokenSigner signer(config.auth.token_secret);
+  users::print_tokens(signer, *range, users::system_unix_now() + seconds, stdout);
+  return 0;
+}
+
+// `surge seed --users N`: demo users user1..userN (password surge-demo) and
+// a few products; see users/commands.hpp.
+int seed(const Config& config, std::uint64_t users) {
+  if (config.database.primary.empty()) {
+    throw ConfigError("database.primary: required by `surge seed` (a libpq URI)");
+  }
+  users::SeedOptions options;
+  options.database_uri = config.database.primary;
+  options.users = users;
+  const users::SeedReport report = users::seed(options, stderr);
+  fmt::print(
+      "seeded {} users ({} new, password hashed once in {} ms) and {} products ({} new) in {} ms; "
+      "registration draws ids from {}\n",
+      users, report.users_inserted, report.hash_time.count(), options.products,
+      report.products_inserted, report.total_time.count(), report.next_user_id);
+  return 0;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -73,6 +111,32 @@ int run_cli(int argc, char** argv) {
               "Apply pending database migrations (idempotent)", migrate);
   add_command(root, commands, config_file, "config",
               "Print the effective configuration as TOML and exit", print_config);
+
+  std::string token_users;
+  std::optional<long long> token_ttl;
+  Command& token = add_command(
+      root, commands, config_file, "token",
+      "Print user tokens signed with auth.token_secret: one 'user_id token' line per user",
+      [&token_users, &token_ttl](const Config& config) {
+        return print_tokens(config, token_users, token_ttl);
+      });
+  token.app->add_option("--users", token_users, "Users to mint tokens for: A-B (or one id A)")
+      ->type_name("A-B")
+      ->required();
+  token.app->add_option("--ttl", token_ttl, "Token lifetime in seconds (default auth.token_ttl)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(1LL, 100LL * 365 * 86400));
+
+  std::uint64_t seed_users = 0;
+  Command& seed_command =
+      add_command(root, commands, config_file, "seed",
+                  "Insert demo users user1..userN (id K, password surge-demo) and a few products; "
+                  "idempotent",
+                  [&seed_users](const Config& config) { return seed(config, seed_users); });
+  seed_command.app->add_option("--users", seed_users, "How many demo users (N)")
+      ->type_name("N")
+      ->required()
+      ->check(CLI::Range(std::uint64_t{0}, std::uint64_t{100'000'000}));
 
   try {
     root.parse(argc, argv);

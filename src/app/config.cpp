@@ -62,7 +62,8 @@ struct Rule {
   bool redact_uri = false;
   std::size_t min_items = 0;  // string_list kind
   // string_list kind: every item must be non-empty and, when set, pass
-  // item_ok; item_expectation says what item_ok wants.
+  // item_ok; string kind: a non-empty value must pass item_ok.
+  // item_expectation says what item_ok wants.
   bool (*item_ok)(std::string_view) = nullptr;
   std::string_view item_expectation = "a non-empty string";
 };
@@ -299,6 +300,54 @@ const std::vector<Setting>& settings() {
                         {.allow_empty = true, .secret = true}),
       row<Kind::duration_s>("auth.token_ttl_s", [](auto& c) -> auto& { return c.auth.token_ttl; },
                             {.min = 1, .max = 365 * kDaySeconds}),
+
+      // Each hashing thread holds hash_memlimit while it works.
+      row<Kind::uint>("users.hash_threads",
+                      [](auto& c) -> auto& { return c.users.passwords.threads; },
+                      {.min = 1, .max = 256}),
+      row<Kind::uint>("users.hash_max_pending",
+                      [](auto& c) -> auto& { return c.users.passwords.max_pending; },
+                      {.min = 1, .max = 1'000'000}),
+      // libsodium's argon2id bounds: at least 1 pass, at least 8 KiB.
+      row<Kind::uint>("users.hash_opslimit",
+                      [](auto& c) -> auto& { return c.users.passwords.opslimit; },
+                      {.min = 1, .max = 64}),
+      row<Kind::size>("users.hash_memlimit",
+                      [](auto& c) -> auto& { return c.users.passwords.memlimit; },
+                      {.min = 8 * kKiB, .max = 4 * kGiB}),
+      row<Kind::boolean>(
+          "users.login_limit_enabled",
+          [](auto& c) -> auto& { return c.users.login_limits.enabled; }),
+      row<Kind::uint>("users.login_limit_per_name",
+                      [](auto& c) -> auto& { return c.users.login_limits.per_name; },
+                      {.min = 1, .max = 1'000'000}),
+      row<Kind::uint>("users.login_limit_per_address",
+                      [](auto& c) -> auto& { return c.users.login_limits.per_address; },
+                      {.min = 1, .max = 1'000'000}),
+      row<Kind::duration_s>("users.login_limit_window_s",
+                            [](auto& c) -> auto& { return c.users.login_limits.window; },
+                            {.min = 1, .max = kDaySeconds}),
+
+      row<Kind::duration_s>("profile.l2_ttl_s", [](auto& c) -> auto& { return c.profile.l2_ttl; },
+                            {.min = 1, .max = 30 * kDaySeconds}),
+      row<Kind::duration_s>("profile.marker_ttl_s",
+                            [](auto& c) -> auto& { return c.profile.marker_ttl; },
+                            {.min = 1, .max = kDaySeconds}),
+
+      row<Kind::string>(
+          "signin.time_zone", [](auto& c) -> auto& { return c.signin.time_zone; },
+          {.item_ok = signin::plausible_time_zone, .item_expectation = "an IANA time zone name"}),
+      row<Kind::uint>("signin.base_points", [](auto& c) -> auto& { return c.signin.base_points; },
+                      {.min = 1, .max = 1'000'000}),
+      row<Kind::uint>("signin.streak_bonus_points",
+                      [](auto& c) -> auto& { return c.signin.streak_bonus_points; },
+                      {.max = 1'000'000}),
+      row<Kind::uint>("signin.streak_bonus_max_days",
+                      [](auto& c) -> auto& { return c.signin.streak_bonus_max_days; },
+                      {.max = 366}),
+      row<Kind::duration_s>("signin.day_end_margin_s",
+                            [](auto& c) -> auto& { return c.signin.day_end_margin; },
+                            {.max = 3600}),
   };
   return table;
 }
@@ -553,6 +602,9 @@ std::string expectation(const Setting& s, Source source) {
       if (!r.choices.empty()) {
         return fmt::format("one of {}", fmt::join(r.choices, ", "));
       }
+      if (r.item_ok != nullptr) {
+        return std::string(r.item_expectation);
+      }
       return r.allow_empty ? "a string" : "a non-empty string";
     case Kind::uint:
       return fmt::format("an integer {}..{}", r.min, r.max);
@@ -581,6 +633,9 @@ bool acceptable(const Setting& s, const Value& value) {
   if (const auto* text = std::get_if<std::string>(&value)) {
     if (!r.choices.empty()) {
       return std::ranges::find(r.choices, *text) != r.choices.end();
+    }
+    if (r.item_ok != nullptr && !text->empty() && !r.item_ok(*text)) {
+      return false;
     }
     return r.allow_empty || !text->empty();
   }

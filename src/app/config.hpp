@@ -58,6 +58,27 @@
 //   admin_token = ""             # secret; "" = admin routes refused
 //   token_ttl_s = 86400
 //
+//   [users]                      # users::PasswordSettings, users::LoginLimitSettings
+//   hash_threads = 2             # argon2id pool, off the I/O threads
+//   hash_max_pending = 32        # queued + running hashes; beyond it 503
+//   hash_opslimit = 2            # argon2id passes (libsodium INTERACTIVE)
+//   hash_memlimit = "64MiB"
+//   login_limit_enabled = true
+//   login_limit_per_name = 10    # failed logins per name per window
+//   login_limit_per_address = 50 # failed logins per client address per window
+//   login_limit_window_s = 60
+//
+//   [profile]
+//   l2_ttl_s = 30                # bounds an entry outliving a failed L2 delete
+//   marker_ttl_s = 60            # read-your-writes marker of a user's write
+//
+//   [signin]                     # signin::Settings
+//   time_zone = "UTC"            # IANA name of the sign-in day
+//   base_points = 10
+//   streak_bonus_points = 2      # extra points per day of streak ...
+//   streak_bonus_max_days = 5    # ... counted up to this many days
+//   day_end_margin_s = 2         # cached status expires this long before midnight
+//
 // Environment: the key upper-cased with '.' -> '_' and a SURGE_ prefix:
 // SURGE_SERVER_PORT=9000, SURGE_LOG_LEVEL=debug, SURGE_SERVER_ACCESS_LOG=no.
 // A variable that is set (even to "") overrides the file. A list is
@@ -83,6 +104,9 @@
 #include "http/settings.hpp"
 #include "pg/cluster.hpp"
 #include "redis/shards.hpp"
+#include "signin/status.hpp"
+#include "users/login_limiter.hpp"
+#include "users/password.hpp"
 
 namespace surge::app {
 
@@ -101,6 +125,20 @@ struct AuthSettings {
   friend bool operator==(const AuthSettings&, const AuthSettings&) = default;
 };
 
+// Accounts: the password hashing pool and the login rate limit.
+struct UsersSettings {
+  users::PasswordSettings passwords;
+  users::LoginLimitSettings login_limits;
+};
+
+// The user center's cache lifetimes (its L1 follows [cache]).
+struct ProfileSettings {
+  std::chrono::seconds l2_ttl{30};
+  std::chrono::seconds marker_ttl{60};
+
+  friend bool operator==(const ProfileSettings&, const ProfileSettings&) = default;
+};
+
 struct Config {
   http::ServerSettings server;
   LogSettings log;
@@ -108,6 +146,9 @@ struct Config {
   redis::Settings redis;  // no shards = no Redis configured
   cache::TwoLevelOptions cache;
   AuthSettings auth;
+  UsersSettings users;
+  ProfileSettings profile;
+  signin::Settings signin;
 };
 
 // A setting is missing its file, malformed or out of range. what() names the

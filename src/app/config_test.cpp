@@ -574,6 +574,27 @@ l2_negative_ttl_s = 45
 
 [auth]
 token_ttl_s = 3600
+
+[users]
+hash_threads = 3
+hash_max_pending = 9
+hash_opslimit = 1
+hash_memlimit = "8MiB"
+login_limit_enabled = false
+login_limit_per_name = 4
+login_limit_per_address = 6
+login_limit_window_s = "2m"
+
+[profile]
+l2_ttl_s = 12
+marker_ttl_s = 34
+
+[signin]
+time_zone = "Asia/Shanghai"
+base_points = 7
+streak_bonus_points = 0
+streak_bonus_max_days = 9
+day_end_margin_s = 0
 )");
   const Config c = load_config(file, fake_env());
   const std::string text = describe(c);
@@ -596,15 +617,79 @@ token_ttl_s = 3600
   EXPECT_EQ(again.cache.l2_negative_ttl, 45s);
   EXPECT_EQ(again.auth, c.auth);
   EXPECT_EQ(again.auth.token_ttl, 3600s);
+  EXPECT_EQ(again.users.passwords.threads, 3U);
+  EXPECT_EQ(again.users.passwords.max_pending, 9U);
+  EXPECT_EQ(again.users.passwords.opslimit, 1U);
+  EXPECT_EQ(again.users.passwords.memlimit, 8U * 1024 * 1024);
+  EXPECT_FALSE(again.users.login_limits.enabled);
+  EXPECT_EQ(again.users.login_limits.per_name, 4U);
+  EXPECT_EQ(again.users.login_limits.per_address, 6U);
+  EXPECT_EQ(again.users.login_limits.window, 120s);
+  EXPECT_EQ(again.profile, (ProfileSettings{.l2_ttl = 12s, .marker_ttl = 34s}));
+  EXPECT_EQ(again.signin.time_zone, "Asia/Shanghai");
+  EXPECT_EQ(again.signin.base_points, 7);
+  EXPECT_EQ(again.signin.streak_bonus_points, 0);
+  EXPECT_EQ(again.signin.streak_bonus_max_days, 9);
+  EXPECT_EQ(again.signin.day_end_margin, 0s);
 
   // Each section once, in table order.
-  for (const char* section : {"[server]", "[log]", "[database]", "[redis]", "[cache]", "[auth]"}) {
+  for (const char* section : {"[server]", "[log]", "[database]", "[redis]", "[cache]", "[auth]",
+                              "[users]", "[profile]", "[signin]"}) {
     EXPECT_EQ(text.find(section), text.rfind(section)) << section;
     EXPECT_NE(text.find(section), std::string::npos) << section;
   }
   EXPECT_NE(text.find(R"(shards = ["10.0.0.1:7001", "[fe80::1]:7002", "redis-3:7003"])"),
             std::string::npos)
       << text;
+}
+
+TEST_F(ConfigTest, ModuleSectionsDefaultToTheirStructs) {
+  const Config c = load_config(std::nullopt, fake_env());
+  const users::PasswordSettings passwords;
+  EXPECT_EQ(c.users.passwords.threads, passwords.threads);
+  EXPECT_EQ(c.users.passwords.max_pending, passwords.max_pending);
+  EXPECT_EQ(c.users.passwords.opslimit, passwords.opslimit);
+  EXPECT_EQ(c.users.passwords.memlimit, passwords.memlimit);
+  const users::LoginLimitSettings limits;
+  EXPECT_EQ(c.users.login_limits.enabled, limits.enabled);
+  EXPECT_EQ(c.users.login_limits.per_name, limits.per_name);
+  EXPECT_EQ(c.users.login_limits.per_address, limits.per_address);
+  EXPECT_EQ(c.users.login_limits.window, limits.window);
+  EXPECT_EQ(c.profile, ProfileSettings{});
+  const signin::Settings signin;
+  EXPECT_EQ(c.signin.time_zone, signin.time_zone);
+  EXPECT_EQ(c.signin.base_points, signin.base_points);
+  EXPECT_EQ(c.signin.streak_bonus_points, signin.streak_bonus_points);
+  EXPECT_EQ(c.signin.streak_bonus_max_days, signin.streak_bonus_max_days);
+  EXPECT_EQ(c.signin.day_end_margin, signin.day_end_margin);
+  EXPECT_NO_THROW(signin::validate(c.signin));
+}
+
+TEST_F(ConfigTest, SigninTimeZoneIsCheckedAtLoad) {
+  const Config c = load_config(std::nullopt, fake_env({{"SURGE_SIGNIN_TIME_ZONE", "Asia/Tokyo"}}));
+  EXPECT_EQ(c.signin.time_zone, "Asia/Tokyo");
+
+  for (const char* bad : {"Mars/Olympus_Mons", "../etc/passwd", "", "Europe//Paris"}) {
+    const std::string message = env_error_of({{"SURGE_SIGNIN_TIME_ZONE", bad}});
+    EXPECT_NE(message.find("signin.time_zone: expected an IANA time zone name"), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("SURGE_SIGNIN_TIME_ZONE"), std::string::npos) << message;
+  }
+}
+
+TEST_F(ConfigTest, ModuleSectionRanges) {
+  EXPECT_NE(env_error_of({{"SURGE_USERS_HASH_THREADS", "0"}}).find("users.hash_threads"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_USERS_HASH_MEMLIMIT", "1KiB"}}).find("users.hash_memlimit"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_SIGNIN_BASE_POINTS", "0"}}).find("signin.base_points"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_PROFILE_MARKER_TTL_S", "0"}}).find("profile.marker_ttl_s"),
+            std::string::npos);
+  // The largest accepted value fits the 32-bit field unchanged.
+  const Config c =
+      load_config(std::nullopt, fake_env({{"SURGE_SIGNIN_STREAK_BONUS_POINTS", "1000000"}}));
+  EXPECT_EQ(c.signin.streak_bonus_points, 1'000'000);
 }
 
 }  // namespace

@@ -23,7 +23,12 @@
 #include "ops/routes.hpp"
 #include "pg/cluster.hpp"
 #include "pg/migrate.hpp"
+#include "profile/cache_admin.hpp"
+#include "profile/user_center.hpp"
 #include "redis/shards.hpp"
+#include "signin/signin.hpp"
+#include "users/accounts.hpp"
+#include "users/token.hpp"
 
 namespace surge::app {
 
@@ -84,6 +89,75 @@ DataTier connect_data_tier(const Config& config, std::vector<asio::io_context*> 
   return tier;
 }
 
+// The business modules of one process. They need the database; without
+// one the server answers only the operational routes.
+struct Modules {
+  std::unique_ptr<users::Accounts> accounts;
+  std::unique_ptr<profile::UserCenter> user_center;
+  std::unique_ptr<signin::SignIn> signin;
+  std::unique_ptr<profile::CacheAdmin> cache_admin;
+
+  void stop() {
+    if (accounts) {
+      accounts->stop();  // joins the password hashing threads
+    }
+  }
+};
+
+users::AccountsSettings accounts_settings(const Config& config) {
+  users::AccountsSettings settings;
+  settings.tokens.secret = config.auth.token_secret;
+  settings.tokens.admin_token = config.auth.admin_token;
+  settings.tokens.ttl = config.auth.token_ttl;
+  settings.passwords = config.users.passwords;
+  settings.login_limits = config.users.login_limits;
+  return settings;
+}
+
+profile::Settings profile_settings(const Config& config) {
+  profile::Settings settings;
+  settings.cache = config.cache;
+  settings.cache.l2_ttl = config.profile.l2_ttl;
+  settings.marker_ttl = config.profile.marker_ttl;
+  return settings;
+}
+
+Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& registry,
+                      http::Router& router) {
+  Modules modules;
+  if (!tier.database) {
+    return modules;
+  }
+  pg::Cluster& database = *tier.database;
+  redis::Shards* redis = tier.redis.get();
+  modules.cache_admin = std::make_unique<profile::CacheAdmin>(registry);
+
+  modules.accounts =
+      std::make_unique<users::Accounts>(database, redis, accounts_settings(config), registry);
+  modules.accounts->add_routes(router);
+
+  modules.user_center =
+      std::make_unique<profile::UserCenter>(database, redis, profile_settings(config), registry);
+  modules.user_center->add_routes(router);
+  modules.user_center->register_admin_scopes(*modules.cache_admin);
+
+  modules.signin = std::make_unique<signin::SignIn>(database, redis, modules.user_center->store(),
+                                                    config.signin, registry);
+  modules.signin->add_routes(router);
+  modules.signin->register_admin_scopes(*modules.cache_admin);
+
+  // A new account may have been looked up (and cached as absent) just
+  // before: its registration invalidates like any profile write.
+  profile::ProfileStore* profiles = &modules.user_center->store();
+  modules.accounts->on_user_created(
+      [profiles](std::uint64_t user_id, pg::Lsn lsn) -> asio::awaitable<void> {
+        co_await profiles->after_write(user_id, lsn);
+      });
+
+  modules.cache_admin->add_routes(router);
+  return modules;
+}
+
 }  // namespace
 
 int serve(const Config& config) {
@@ -109,8 +183,14 @@ int serve(const Config& config) {
   http::Router router;
   ops::add_routes(router, registry);
   health.add_routes(router);
+  Modules modules = build_modules(config, tier, registry, router);
   dispatcher.set_router(std::move(router));
-  build_chain(dispatcher, config, registry, nullptr);
+  // Without the database there are no accounts, but tokens still verify
+  // (and admin routes still check the admin token).
+  const users::TokenAuthenticator bare_authenticator(config.auth.token_secret,
+                                                     config.auth.admin_token);
+  build_chain(dispatcher, config, registry,
+              modules.accounts ? &modules.accounts->authenticator() : &bare_authenticator);
 
   tier.start();
   server.start();
@@ -136,6 +216,7 @@ int serve(const Config& config) {
   health.stop();
   side_io.stop();
   side_thread.join();
+  modules.stop();
   tier.stop();
   log::info("stopped");
   return 0;
