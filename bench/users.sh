@@ -66,6 +66,9 @@ PG_BIN=/usr/lib/postgresql/15/bin
 PGBENCH=$(command -v pgbench)
 [[ -x $PG_BIN/pgbench ]] && PGBENCH=$PG_BIN/pgbench
 CLK_TCK=$(getconf CLK_TCK)
+# Database clients on either side: the connections, within the cluster's
+# max_connections (200) beside the apps' own pools.
+DB_CLIENTS=$((CONNECTIONS < 64 ? CONNECTIONS : 64))
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/surge-bench-users.XXXXXX")
 chmod 755 "$TMP"  # the cluster's PostgreSQL runs as an unprivileged user
@@ -128,7 +131,7 @@ start_surge() {  # extra SURGE_* settings as NAME=value arguments
   PORT=$(bench_free_port)
   # As many database connections as pgbench gets clients: the same
   # concurrency reaches PostgreSQL (and its group commit) on both sides.
-  env SURGE_DATABASE_CONNECTIONS_PER_THREAD="$CONNECTIONS" "$@" SURGE_SERVER_PORT="$PORT" SURGE_SERVER_THREADS=1 SURGE_SERVER_ACCESS_LOG=false \
+  env SURGE_DATABASE_CONNECTIONS_PER_THREAD="$DB_CLIENTS" "$@" SURGE_SERVER_PORT="$PORT" SURGE_SERVER_THREADS=1 SURGE_SERVER_ACCESS_LOG=false \
     SURGE_LOG_LEVEL=warn SURGE_SERVER_MAX_CONNECTIONS=100000 \
     taskset -c 0 "$SURGE_BIN" serve --config "$SURGE_CONFIG" >>"$TMP/surge.log" 2>&1 &
   SERVER_PID=$!
@@ -220,7 +223,7 @@ pgbench_run() {
   local case=$1 side=$2 uri=$3
   shift 4
   local out=$TMP/pgbench-$case-$side.txt
-  taskset -c 1 "$PGBENCH" -n -c "$CONNECTIONS" -j 1 -T "$DURATION" "$@" "$uri" >"$out" 2>&1 ||
+  taskset -c 1 "$PGBENCH" -n -c "$DB_CLIENTS" -j 1 -T "$DURATION" "$@" "$uri" >"$out" 2>&1 ||
     { cat "$out" >&2; die "pgbench failed ($case, $side)"; }
   "$BENCH_PY" - "$out" "$case" "$side" >>"$RESULTS" <<'PY'
 import json, re, sys
