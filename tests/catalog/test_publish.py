@@ -1,0 +1,143 @@
+"""Static catalog black-box tests (API.md §4 "Static catalog"): `surge
+publish` writes versioned files and manifest.json, the load balancer serves
+them with the right Cache-Control, GET /api/v1/catalog/version agrees with
+the manifest, and a reader polling while publish runs in a loop never sees
+a partial or missing file.
+
+Run: SURGE_BIN=build/surge /usr/bin/python3 -m pytest tests/catalog
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import threading
+import time
+
+import requests
+
+from orders_support import ADMIN_PRODUCTS, new_product
+
+VERSIONED = re.compile(r"^(catalog|campaigns)\.[0-9a-f]{16}\.json$")
+
+
+def publish(stack) -> str:
+    env = dict(os.environ)
+    env["SURGE_PUBLISH_DIR"] = str(stack.var / "static")
+    out = subprocess.run([stack.vars["SURGE_BIN"], "publish", "--config", stack.vars["SURGE_CONFIG"]],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def manifest(stack) -> dict:
+    r = requests.get(stack.url + "/static/manifest.json", timeout=10)
+    assert r.status_code == 200, r.status_code
+    return r.json()
+
+
+def test_publish_writes_versioned_files_and_a_manifest(uc, stack):
+    publish(stack)
+    m = manifest(stack)
+    assert set(m) == {"version", "catalog", "campaigns", "catalog_version", "campaigns_version"}
+    assert m["catalog"] == f"catalog.{m['catalog_version']}.json"
+    assert m["campaigns"] == f"campaigns.{m['campaigns_version']}.json"
+    assert m["version"] == m["catalog_version"]
+    names = os.listdir(stack.var / "static")
+    assert m["catalog"] in names and m["campaigns"] in names
+    assert not [n for n in names if ".tmp." in n]
+    catalog = requests.get(f"{stack.url}/static/{m['catalog']}", timeout=10).json()
+    assert isinstance(catalog["products"], list) and catalog["products"]
+    assert set(catalog["products"][0]) == {"id", "name", "price_cents"}
+    campaigns = requests.get(f"{stack.url}/static/{m['campaigns']}", timeout=10).json()
+    assert set(campaigns) == {"redpackets", "flashsales"}
+
+
+def test_cache_control_headers(uc, stack):
+    publish(stack)
+    m = manifest(stack)
+    r = requests.get(stack.url + "/static/manifest.json", timeout=10)
+    assert "max-age=5" in r.headers["Cache-Control"]
+    for name in (m["catalog"], m["campaigns"]):
+        r = requests.get(f"{stack.url}/static/{name}", timeout=10)
+        assert r.status_code == 200
+        assert "immutable" in r.headers["Cache-Control"]
+        assert "max-age=31536000" in r.headers["Cache-Control"]
+
+
+def test_catalog_version_equals_the_manifest(uc, stack):
+    new_product(uc["lb"])
+    publish(stack)
+    m = manifest(stack)
+    for c in (uc["lb"], uc["app-0"], uc["app-1"]):
+        assert c.get("/api/v1/catalog/version").json["version"] == m["catalog_version"]
+    # A catalog change and the next publish move both together.
+    new_product(uc["lb"])
+    publish(stack)
+    m2 = manifest(stack)
+    assert m2["catalog_version"] != m["catalog_version"]
+    assert uc["lb"].get("/api/v1/catalog/version").json["version"] == m2["catalog_version"]
+    # The previous version's file is kept for readers of the old manifest.
+    assert requests.get(f"{stack.url}/static/{m['catalog']}", timeout=10).status_code == 200
+
+
+def test_publish_again_is_a_no_op_for_unchanged_content(uc, stack):
+    publish(stack)
+    first = manifest(stack)
+    out = publish(stack)
+    assert "unchanged" in out
+    assert manifest(stack) == first
+
+
+def test_reader_never_sees_a_partial_or_missing_file(uc, stack):
+    """publish runs in a loop (with the catalog changing in between) while a
+    reader polls the manifest and every file it names."""
+    p = new_product(uc["lb"], price=100)
+    stop = threading.Event()
+    problems: list[str] = []
+    reads = [0]
+
+    def reader() -> None:
+        session = requests.Session()
+        while not stop.is_set():
+            r = session.get(stack.url + "/static/manifest.json", timeout=10)
+            if r.status_code != 200:
+                problems.append(f"manifest {r.status_code}")
+                continue
+            try:
+                m = r.json()
+            except ValueError:
+                problems.append(f"manifest not JSON: {r.text[:80]!r}")
+                continue
+            for name in (m["catalog"], m["campaigns"]):
+                f = session.get(f"{stack.url}/static/{name}", timeout=10)
+                if f.status_code != 200:
+                    problems.append(f"{name}: {f.status_code}")
+                    continue
+                try:
+                    json.loads(f.content)
+                except ValueError:
+                    problems.append(f"{name}: partial ({len(f.content)} bytes)")
+            reads[0] += 1
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + 8
+        price = 100
+        while time.monotonic() < deadline:
+            price += 1
+            r = uc["lb"].patch(f"{ADMIN_PRODUCTS}/{p['id']}", admin=True, body={"price_cents": price})
+            assert r.status == 200
+            publish(stack)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    assert not problems, problems[:10]
+    assert reads[0] > 10
+    for name in os.listdir(stack.var / "static"):
+        assert name == "manifest.json" or VERSIONED.match(name), name
