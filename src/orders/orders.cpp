@@ -37,9 +37,12 @@ constexpr const char* kSelectByKey =
     "SELECT o.request_hash, " SURGE_ORDER_JSON
     " FROM orders o WHERE o.user_id = $1 AND o.idempotency_key = $2";
 // Newest first; LIMIT page_size + 1 tells has_more. Index orders_user_id_id_idx.
-constexpr const char* kSelectPage = "SELECT " SURGE_ORDER_JSON
-                                    " FROM orders o WHERE o.user_id = $1"
-                                    " ORDER BY o.id DESC LIMIT $2 OFFSET $3";
+// The subquery pages first, so the skipped rows' items are never rendered
+// (src/orders/README.md has the plans).
+constexpr const char* kSelectPage =
+    "SELECT " SURGE_ORDER_JSON
+    " FROM (SELECT * FROM orders WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3) o"
+    " ORDER BY o.id DESC";
 
 #undef SURGE_ORDER_JSON
 

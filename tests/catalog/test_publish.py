@@ -38,6 +38,13 @@ def manifest(stack) -> dict:
     return r.json()
 
 
+def test_cluster_up_has_published(uc, stack):
+    """`scripts/cluster up` runs `surge publish` once after seeding."""
+    assert (stack.var / "log" / "publish.log").exists()
+    m = manifest(stack)
+    assert (stack.var / "static" / m["catalog"]).exists()
+
+
 def test_publish_writes_versioned_files_and_a_manifest(uc, stack):
     publish(stack)
     m = manifest(stack)
