@@ -41,10 +41,20 @@ echo "setup: tokens for users 1-$USERS" >&2
 "$SURGE_BIN" token --config "$SURGE_CONFIG" --users "1-$USERS" --ttl 86400 >"$TMP/tokens.txt"
 
 echo "setup: product and 45 orders per user (once per cluster)" >&2
-product=$(curl -fsS -X POST "$SURGE_URL/api/v1/admin/products" \
-  -H "Authorization: Bearer $SURGE_ADMIN_TOKEN" -H 'Content-Type: application/json' \
-  -d '{"name":"bench product","price_cents":100,"stock":1000000000000}' |
-  $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+new_product() {
+  curl -fsS -X POST "$SURGE_URL/api/v1/admin/products" \
+    -H "Authorization: Bearer $SURGE_ADMIN_TOKEN" -H 'Content-Type: application/json' \
+    -d '{"name":"bench product","price_cents":100,"stock":1000000000000}' |
+    $PY -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+# PRODUCTS products with consecutive ids: placement spreads over them (one
+# hot product row would serialise every order on its row lock).
+PRODUCTS=64
+product=$(new_product)
+for ((k = 1; k < PRODUCTS; k++)); do
+  last=$(new_product)
+  [ "$last" -eq $((product + k)) ] || { echo "orders.sh: product ids not consecutive" >&2; exit 1; }
+done
 have=$(psql_primary -tA -c "SELECT count(*) FROM orders WHERE user_id = $USERS")
 if [ "$have" -lt 45 ]; then
   psql_primary -c "
@@ -81,9 +91,13 @@ print(f"{sys.argv[1]:<22} {r['rps'] or 0:>10.0f} req/s  p50 {p(r['p50_us'])}  p9
 PY
 }
 
+# Page 1 twice: the first run fills the cache (a miss is marker GET + replica
+# read + fenced fill), the second is the steady state.
+run_wrk orders_page1_cold GET "/api/v1/orders"
 run_wrk orders_page1 GET "/api/v1/orders"
 run_wrk orders_page2 GET "/api/v1/orders?page=2"
-run_wrk orders_place POST "/api/v1/orders" "{\"items\":[{\"product_id\":$product,\"quantity\":1}]}"
+run_wrk orders_place POST "/api/v1/orders" '{"items":[{"product_id":{pid},"quantity":1}]}' \
+  "$product" "$PRODUCTS"
 
 pgbench -n -N -c "$CONNECTIONS" -j 2 -T "$DURATION" "$pgbench_uri" >"$TMP/pgbench.txt" 2>&1
 tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$TMP/pgbench.txt" | head -1)

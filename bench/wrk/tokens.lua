@@ -2,11 +2,13 @@
 -- over a file of "user_id token" lines, as `surge token` prints them), each
 -- thread starting at its own offset.
 --
--- Usage: wrk -s bench/wrk/tokens.lua URL -- TOKENS_FILE METHOD PATH [BODY]
---   PATH may contain {uid}: replaced by the token's user id.
+-- Usage: wrk -s bench/wrk/tokens.lua URL -- TOKENS_FILE METHOD PATH [BODY [FIRST N]]
+--   PATH and BODY may contain {uid}: replaced by the token's user id;
+--   BODY may contain {pid}: replaced by FIRST + (uid mod N) (spreads orders
+--   over N products instead of one hot row).
 
 local tokens = {}
-local method, path, body
+local method, path, body, first_pid, n_pid
 local i = 0
 local counter = 0
 
@@ -25,6 +27,8 @@ init = function(args)
   method = args[2] or "GET"
   path = args[3] or "/api/v1/orders"
   body = args[4]
+  first_pid = tonumber(args[5] or "0")
+  n_pid = tonumber(args[6] or "1")
   i = (offset or 0) % #tokens
 end
 
@@ -35,5 +39,11 @@ request = function()
   if body then
     headers["Content-Type"] = "application/json"
   end
-  return wrk.format(method, path:gsub("{uid}", t[1]), headers, body)
+  local b = body
+  if b then
+    local pid = first_pid + tonumber(t[1]) % n_pid
+    b = b:gsub("{uid}", t[1]):gsub("{pid}", tostring(pid))
+  end
+  local p = path:gsub("{uid}", t[1])
+  return wrk.format(method, p, headers, b)
 end
