@@ -194,3 +194,21 @@ def test_catalog_version_changes_with_the_catalog(uc):
         assert c.get("/api/v1/catalog/version").json["version"] != v1
     assert len({c.get("/api/v1/catalog/version").json["version"]
                 for c in (uc["app-0"], uc["app-1"])}) == 1
+
+
+def test_products_with_the_cache_shards_down(uc, stack, server):
+    """Own server whose Redis shard is dead: reads and admin writes still
+    work from the database; an admin invalidation that cannot reach the
+    shard is a 503 with Retry-After (the caller retries once it is back)."""
+    from ucenter_support import dead_address
+    srv = server(**own_server_env(stack, SURGE_REDIS_SHARDS=dead_address()))
+    own = Client(f"http://127.0.0.1:{srv.port}", stack.vars["SURGE_TOKEN_SECRET"],
+                 stack.vars["SURGE_ADMIN_TOKEN"])
+    p = new_product(own, stock=4)
+    assert own.get(f"{PRODUCTS}/{p['id']}").json == p
+    r = own.patch(f"{ADMIN_PRODUCTS}/{p['id']}", admin=True, body={"stock": 6})
+    assert r.status == 200 and own.get(f"{PRODUCTS}/{p['id']}").json["stock"] == 6
+    assert own.get(f"{PRODUCTS}?page=1&page_size=5").status == 200
+    assert own.get("/api/v1/catalog/version").status == 200
+    r = own.post(INVALIDATE, admin=True, body={"scope": "products", "id": p["id"]})
+    assert r.status == 503 and r.headers.get("Retry-After")
