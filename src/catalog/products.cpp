@@ -1,5 +1,6 @@
 #include "catalog/products.hpp"
 
+#include <algorithm>
 #include <utility>
 
 #include <fmt/format.h>
@@ -45,6 +46,11 @@ constexpr const char* kSelectIds = "SELECT id FROM products ORDER BY id";
 constexpr std::int64_t kMaxAmount = 1'000'000'000'000'000;  // 10^15
 constexpr std::size_t kMaxNameChars = 200;
 constexpr std::string_view kCatalogKey = "catalog";
+// L1 budgets of the catalog and page caches (the products cache takes
+// [cache] as it is): together at most 32 MiB on top of it.
+constexpr std::size_t kCatalogL1Bytes = std::size_t{16} << 20;
+constexpr std::size_t kPagesL1Entries = 4096;
+constexpr std::size_t kPagesL1Bytes = std::size_t{16} << 20;
 
 // UTF-8 characters (the body parser has validated the encoding).
 std::size_t utf8_chars(std::string_view s) noexcept {
@@ -141,10 +147,19 @@ Products::Products(pg::Cluster& db, redis::Shards* shards, cache::RedisRemoteCac
       epoch_(std::make_shared<std::atomic<std::uint64_t>>(0)),
       created_(registry.counter("surge_products_created_total", "Products created (admin).")),
       updated_(registry.counter("surge_products_updated_total", "Products changed (admin).")) {
+  // The catalog is one entry: one LRU shard so that a large document still
+  // fits its budget. Pages: a bounded working set of (epoch, page, size).
+  cache::TwoLevelOptions catalog_options = cache_options;
+  catalog_options.l1.shards = 1;
+  catalog_options.l1.max_entries = 4;
+  catalog_options.l1.max_bytes = std::min<std::size_t>(cache_options.l1.max_bytes, kCatalogL1Bytes);
+  cache::TwoLevelOptions page_options = cache_options;
+  page_options.l1.max_entries =
+      std::min<std::size_t>(cache_options.l1.max_entries, kPagesL1Entries);
+  page_options.l1.max_bytes = std::min<std::size_t>(cache_options.l1.max_bytes, kPagesL1Bytes);
   products_ = std::make_unique<cache::TwoLevelCache>(registry, "products", cache_options, remote);
-  catalog_ = std::make_unique<cache::TwoLevelCache>(registry, "catalog", cache_options, remote);
-  pages_ =
-      std::make_unique<cache::TwoLevelCache>(registry, "product_pages", cache_options, nullptr);
+  catalog_ = std::make_unique<cache::TwoLevelCache>(registry, "catalog", catalog_options, remote);
+  pages_ = std::make_unique<cache::TwoLevelCache>(registry, "product_pages", page_options, nullptr);
   if (remote != nullptr) {
     remote->subscribe(*products_);
     remote->subscribe(*catalog_);

@@ -26,6 +26,8 @@
 //                    every server keeps an epoch that any invalidation of a
 //                    product or of the catalog bumps (the broadcast reaches
 //                    every server); old-epoch entries age out by TTL/LRU.
+//   L1 bounds: "products" takes [cache]; "catalog" one LRU shard, ≤ 16 MiB;
+//   "product_pages" ≤ 4096 entries and 16 MiB.
 //
 // Loads read the primary: loads are rare (single flight, invalidation-driven)
 // and a replica behind an admin write could refill L2 with the old row after
