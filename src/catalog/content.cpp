@@ -1,5 +1,6 @@
 #include "catalog/content.hpp"
 
+#include <algorithm>
 #include <xxhash.h>
 
 #include <boost/json/parse.hpp>
@@ -9,7 +10,10 @@
 
 namespace surge::catalog {
 
-#define SURGE_UTC(column) "to_char(" column " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+// RFC 3339 UTC with second precision (API.md §1).
+#define SURGE_WINDOW                                                                       \
+  "'starts_at', to_char(starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " \
+  "'ends_at', to_char(ends_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 const char* const kCatalogSql =
     "SELECT json_build_object('products', COALESCE(json_agg(json_build_object("
@@ -19,16 +23,16 @@ const char* const kCatalogSql =
 const char* const kCampaignsSql =
     "SELECT json_build_object("
     "'redpackets', COALESCE((SELECT json_agg(json_build_object("
-    "'id', id, 'total_cents', total_cents, 'count', count, "
-    "'starts_at', " SURGE_UTC("starts_at") ", 'ends_at', " SURGE_UTC("ends_at") ") ORDER BY id) "
+    "'id', id, 'total_cents', total_cents, 'count', count, " SURGE_WINDOW
+    ") ORDER BY id) "
     "FROM redpackets WHERE ends_at > now()), '[]'::json), "
     "'flashsales', COALESCE((SELECT json_agg(json_build_object("
     "'id', id, 'product_id', product_id, 'stock', stock, 'price_cents', price_cents, "
-    "'per_user_limit', per_user_limit, "
-    "'starts_at', " SURGE_UTC("starts_at") ", 'ends_at', " SURGE_UTC("ends_at") ") ORDER BY id) "
+    "'per_user_limit', per_user_limit, " SURGE_WINDOW
+    ") ORDER BY id) "
     "FROM flashsales WHERE ends_at > now()), '[]'::json))::text";
 
-#undef SURGE_UTC
+#undef SURGE_WINDOW
 
 std::string content_version(std::string_view content) {
   return fmt::format("{:016x}", XXH3_64bits(content.data(), content.size()));
@@ -48,12 +52,8 @@ bool is_version(std::string_view v) noexcept {
   if (v.size() != 16) {
     return false;
   }
-  for (const char c : v) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-      return false;
-    }
-  }
-  return true;
+  return std::ranges::all_of(
+      v, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
 std::optional<std::string> string_of(const boost::json::object& o, std::string_view key) {

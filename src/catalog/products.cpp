@@ -142,7 +142,7 @@ std::string product_key(std::uint64_t id) {
 // ===========================================================================
 
 Products::Products(pg::Cluster& db, redis::Shards* shards, cache::RedisRemoteCache* remote,
-                   cache::TwoLevelOptions cache_options, metrics::Registry& registry)
+                   const cache::TwoLevelOptions& cache_options, metrics::Registry& registry)
     : db_(db),
       epoch_(std::make_shared<std::atomic<std::uint64_t>>(0)),
       created_(registry.counter("surge_products_created_total", "Products created (admin).")),
@@ -294,7 +294,7 @@ boost::asio::awaitable<void> Products::create(http::Context& ctx) {
     pg::Params args = pg::params(p.name, p.price_cents, p.stock);
     const pg::Result rows = co_await db_.write(kInsertProduct, std::move(args));
     const auto id = rows.get<std::uint64_t>(0, 0);
-    std::string body = rows.get<std::string>(0, 1);
+    auto body = rows.get<std::string>(0, 1);
     created_.add();
     // It may have been looked up (and cached as absent) before.
     co_await invalidate_product(id);
@@ -319,7 +319,7 @@ boost::asio::awaitable<void> Products::patch(http::Context& ctx) {
     if (rows.empty()) {
       throw http::Error::not_found("product not found");
     }
-    std::string body = rows.get<std::string>(0, 0);
+    auto body = rows.get<std::string>(0, 0);
     updated_.add();
     co_await invalidate_product(*id);
     if (changes.name || changes.price_cents) {

@@ -95,10 +95,12 @@ class Products {
   // `cache_options`: the [cache] tiers (l1 TTL bounds cross-server staleness
   // only when the broadcast is lost).
   Products(pg::Cluster& db, redis::Shards* shards, cache::RedisRemoteCache* remote,
-           cache::TwoLevelOptions cache_options, metrics::Registry& registry);
+           const cache::TwoLevelOptions& cache_options, metrics::Registry& registry);
   ~Products();
   Products(const Products&) = delete;
   Products& operator=(const Products&) = delete;
+  Products(Products&&) = delete;
+  Products& operator=(Products&&) = delete;
 
   void add_routes(http::Router& router);
   // "products" (id optional) and "catalog" (no id).

@@ -2,11 +2,11 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <memory>
 #include <stdexcept>
 #include <sys/stat.h>
+#include <system_error>
 #include <unistd.h>
 #include <utility>
 
@@ -24,8 +24,8 @@ namespace fs = std::filesystem;
 // ===========================================================================
 
 [[noreturn]] void fail(std::string_view what, const fs::path& path, int err) {
-  throw std::runtime_error(
-      fmt::format("publish: {} {}: {}", what, path.string(), std::strerror(err)));
+  throw std::runtime_error(fmt::format("publish: {} {}: {}", what, path.string(),
+                                       std::error_code(err, std::generic_category()).message()));
 }
 
 class Fd {
@@ -38,6 +38,8 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
+  Fd(Fd&&) = delete;
+  Fd& operator=(Fd&&) = delete;
   int get() const noexcept { return fd_; }
   int release() noexcept { return std::exchange(fd_, -1); }
 
@@ -46,6 +48,7 @@ class Fd {
 };
 
 void fsync_dir(const fs::path& dir) {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg): POSIX open(2)
   const Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) {
     fail("opening folder", dir, errno);
@@ -64,6 +67,7 @@ fs::path temp_path(const fs::path& dir, std::string_view name) {
 // temp + write + fsync + rename (see publish.hpp).
 void write_atomically(const fs::path& dir, std::string_view name, std::string_view bytes) {
   const fs::path temp = temp_path(dir, name);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg): POSIX open(2)
   Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (fd.get() < 0) {
     fail("creating", temp, errno);

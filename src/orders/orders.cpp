@@ -293,7 +293,7 @@ boost::asio::awaitable<std::string> Orders::page1(std::uint64_t user_id) {
     redis::Args key_args(std::move(keys));
     redis::Args arg_args(std::move(args));
     try {
-      co_await shards_->eval(shard, fill_script_, std::move(key_args), std::move(arg_args));
+      co_await shards_->eval(shard, fill_script_, key_args, arg_args);
     } catch (const redis::Error&) {
       page1_errors_.add();
     }
