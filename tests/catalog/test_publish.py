@@ -148,3 +148,40 @@ def test_reader_never_sees_a_partial_or_missing_file(uc, stack):
     assert reads[0] > 10
     for name in os.listdir(stack.var / "static"):
         assert name == "manifest.json" or VERSIONED.match(name), name
+
+
+def test_campaigns_file_lists_the_active_campaigns(uc, stack):
+    """Rows whose ends_at is in the future (pending or running) are
+    published; ended ones are not."""
+    from ucenter_support import sql
+    primary = stack.vars["SURGE_PG_PRIMARY"]
+    p = new_product(uc["lb"])
+    (live_rp,), = sql(primary, "INSERT INTO redpackets (total_cents, count, starts_at, ends_at) "
+                               "VALUES (1000, 10, now() - interval '1 hour', now() + interval '1 hour') "
+                               "RETURNING id")
+    (soon_rp,), = sql(primary, "INSERT INTO redpackets (total_cents, count, starts_at, ends_at) "
+                               "VALUES (500, 5, now() + interval '1 day', now() + interval '2 days') "
+                               "RETURNING id")
+    (old_rp,), = sql(primary, "INSERT INTO redpackets (total_cents, count, starts_at, ends_at) "
+                              "VALUES (500, 5, now() - interval '2 days', now() - interval '1 day') "
+                              "RETURNING id")
+    (live_fs,), = sql(primary, "INSERT INTO flashsales (product_id, stock, price_cents, per_user_limit, "
+                               "starts_at, ends_at) VALUES (%s, 100, 99, 2, now() - interval '1 minute', "
+                               "now() + interval '1 hour') RETURNING id", (p["id"],))
+    (old_fs,), = sql(primary, "INSERT INTO flashsales (product_id, stock, price_cents, per_user_limit, "
+                              "starts_at, ends_at) VALUES (%s, 100, 99, 2, now() - interval '2 hours', "
+                              "now() - interval '1 hour') RETURNING id", (p["id"],))
+    publish(stack)
+    m = manifest(stack)
+    campaigns = requests.get(f"{stack.url}/static/{m['campaigns']}", timeout=10).json()
+    rp_ids = {r["id"] for r in campaigns["redpackets"]}
+    fs_ids = {f["id"] for f in campaigns["flashsales"]}
+    assert {live_rp, soon_rp} <= rp_ids and old_rp not in rp_ids
+    assert live_fs in fs_ids and old_fs not in fs_ids
+    fs = next(f for f in campaigns["flashsales"] if f["id"] == live_fs)
+    assert fs == {"id": live_fs, "product_id": p["id"], "stock": 100, "price_cents": 99,
+                  "per_user_limit": 2, "starts_at": fs["starts_at"], "ends_at": fs["ends_at"]}
+    assert fs["starts_at"].endswith("Z") and fs["ends_at"] > fs["starts_at"]
+    rp = next(r for r in campaigns["redpackets"] if r["id"] == live_rp)
+    assert set(rp) == {"id", "total_cents", "count", "starts_at", "ends_at"}
+    assert rp["total_cents"] == 1000 and rp["count"] == 10
