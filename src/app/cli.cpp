@@ -16,6 +16,7 @@
 #include "app/config.hpp"
 #include "app/migrate.hpp"
 #include "app/serve.hpp"
+#include "catalog/publish.hpp"
 #include "log/log.hpp"
 #include "users/commands.hpp"
 #include "users/token.hpp"
@@ -92,6 +93,23 @@ int seed(const Config& config, std::uint64_t users) {
   return 0;
 }
 
+// `surge publish`: the static catalog into publish.dir (catalog/publish.hpp).
+int publish(const Config& config) {
+  if (config.database.primary.empty()) {
+    throw ConfigError("database.primary: required by `surge publish` (a libpq URI)");
+  }
+  catalog::PublishOptions options;
+  options.database_uri = config.database.primary;
+  options.dir = config.publish.dir;
+  options.retention = config.publish.retention;
+  const catalog::PublishReport report = catalog::publish(options);
+  fmt::print("published catalog {} ({}) and campaigns {} ({}) into {}; removed {} old files\n",
+             report.manifest.catalog_version, report.catalog_written ? "new" : "unchanged",
+             report.manifest.campaigns_version, report.campaigns_written ? "new" : "unchanged",
+             options.dir.string(), report.removed);
+  return 0;
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -126,6 +144,11 @@ int run_cli(int argc, char** argv) {
   token.app->add_option("--ttl", token_ttl, "Token lifetime in seconds (default auth.token_ttl)")
       ->type_name("SECONDS")
       ->check(CLI::Range(1LL, 100LL * 365 * 86400));
+
+  add_command(root, commands, config_file, "publish",
+              "Write the catalog and active campaigns as versioned static JSON plus "
+              "manifest.json into publish.dir",
+              publish);
 
   std::uint64_t seed_users = 0;
   Command& seed_command =

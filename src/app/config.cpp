@@ -348,6 +348,12 @@ const std::vector<Setting>& settings() {
       row<Kind::duration_s>("signin.day_end_margin_s",
                             [](auto& c) -> auto& { return c.signin.day_end_margin; },
                             {.max = 3600}),
+
+      row<Kind::string>(
+          "publish.dir", [](auto& c) -> auto& { return c.publish.dir; }),
+      row<Kind::duration_s>("publish.retention_s",
+                            [](auto& c) -> auto& { return c.publish.retention; },
+                            {.min = 1, .max = 30 * kDaySeconds}),
   };
   return table;
 }

@@ -79,6 +79,10 @@
 //   streak_bonus_max_days = 5    # ... counted up to this many days
 //   day_end_margin_s = 2         # cached status expires this long before midnight
 //
+//   [publish]                    # `surge publish` (catalog/publish.hpp)
+//   dir = "var/static"           # the folder the load balancer serves as /static/
+//   retention_s = 600            # superseded versioned files are kept this long
+//
 // Environment: the key upper-cased with '.' -> '_' and a SURGE_ prefix:
 // SURGE_SERVER_PORT=9000, SURGE_LOG_LEVEL=debug, SURGE_SERVER_ACCESS_LOG=no.
 // A variable that is set (even to "") overrides the file. A list is
@@ -139,6 +143,14 @@ struct ProfileSettings {
   friend bool operator==(const ProfileSettings&, const ProfileSettings&) = default;
 };
 
+// `surge publish`: where the static catalog goes (catalog/publish.hpp).
+struct PublishSettings {
+  std::string dir = "var/static";
+  std::chrono::seconds retention{600};
+
+  friend bool operator==(const PublishSettings&, const PublishSettings&) = default;
+};
+
 struct Config {
   http::ServerSettings server;
   LogSettings log;
@@ -149,6 +161,7 @@ struct Config {
   UsersSettings users;
   ProfileSettings profile;
   signin::Settings signin;
+  PublishSettings publish;
 };
 
 // A setting is missing its file, malformed or out of range. what() names the

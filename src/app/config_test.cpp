@@ -595,6 +595,10 @@ base_points = 7
 streak_bonus_points = 0
 streak_bonus_max_days = 9
 day_end_margin_s = 0
+
+[publish]
+dir = "/srv/static"
+retention_s = "5m"
 )");
   const Config c = load_config(file, fake_env());
   const std::string text = describe(c);
@@ -631,10 +635,11 @@ day_end_margin_s = 0
   EXPECT_EQ(again.signin.streak_bonus_points, 0);
   EXPECT_EQ(again.signin.streak_bonus_max_days, 9);
   EXPECT_EQ(again.signin.day_end_margin, 0s);
+  EXPECT_EQ(again.publish, (PublishSettings{.dir = "/srv/static", .retention = 300s}));
 
   // Each section once, in table order.
   for (const char* section : {"[server]", "[log]", "[database]", "[redis]", "[cache]", "[auth]",
-                              "[users]", "[profile]", "[signin]"}) {
+                              "[users]", "[profile]", "[signin]", "[publish]"}) {
     EXPECT_EQ(text.find(section), text.rfind(section)) << section;
     EXPECT_NE(text.find(section), std::string::npos) << section;
   }
@@ -663,6 +668,18 @@ TEST_F(ConfigTest, ModuleSectionsDefaultToTheirStructs) {
   EXPECT_EQ(c.signin.streak_bonus_max_days, signin.streak_bonus_max_days);
   EXPECT_EQ(c.signin.day_end_margin, signin.day_end_margin);
   EXPECT_NO_THROW(signin::validate(c.signin));
+  EXPECT_EQ(c.publish, PublishSettings{});
+  EXPECT_EQ(c.publish.dir, "var/static");
+}
+
+TEST_F(ConfigTest, PublishSection) {
+  const Config c = load_config(std::nullopt, fake_env({{"SURGE_PUBLISH_DIR", "/tmp/static"},
+                                                       {"SURGE_PUBLISH_RETENTION_S", "30"}}));
+  EXPECT_EQ(c.publish.dir, "/tmp/static");
+  EXPECT_EQ(c.publish.retention, 30s);
+  EXPECT_NE(env_error_of({{"SURGE_PUBLISH_DIR", ""}}).find("publish.dir"), std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_PUBLISH_RETENTION_S", "0"}}).find("publish.retention_s"),
+            std::string::npos);
 }
 
 TEST_F(ConfigTest, SigninTimeZoneIsCheckedAtLoad) {

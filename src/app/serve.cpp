@@ -11,6 +11,7 @@
 #include "app/probes.hpp"
 #include "cache/redis_remote_cache.hpp"
 #include "cache/two_level.hpp"
+#include "catalog/products.hpp"
 #include "http/access_log.hpp"
 #include "http/auth.hpp"
 #include "http/dispatcher.hpp"
@@ -21,6 +22,7 @@
 #include "metrics/registry.hpp"
 #include "ops/health.hpp"
 #include "ops/routes.hpp"
+#include "orders/orders.hpp"
 #include "pg/cluster.hpp"
 #include "pg/migrate.hpp"
 #include "profile/cache_admin.hpp"
@@ -95,6 +97,8 @@ struct Modules {
   std::unique_ptr<users::Accounts> accounts;
   std::unique_ptr<profile::UserCenter> user_center;
   std::unique_ptr<signin::SignIn> signin;
+  std::unique_ptr<catalog::Products> products;
+  std::unique_ptr<orders::Orders> orders;
   std::unique_ptr<profile::CacheAdmin> cache_admin;
 
   void stop() {
@@ -153,6 +157,19 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
       [profiles](std::uint64_t user_id, pg::Lsn lsn) -> asio::awaitable<void> {
         co_await profiles->after_write(user_id, lsn);
       });
+
+  modules.products = std::make_unique<catalog::Products>(database, redis, tier.remote_cache.get(),
+                                                         config.cache, registry);
+  modules.products->add_routes(router);
+  modules.products->register_admin_scopes(*modules.cache_admin);
+
+  catalog::Products* products = modules.products.get();
+  modules.orders = std::make_unique<orders::Orders>(
+      database, redis, modules.user_center->store(), orders::Settings{}, registry,
+      [products](std::vector<std::uint64_t> ids) {
+        return products->stock_changed(std::move(ids));
+      });
+  modules.orders->add_routes(router);
 
   modules.cache_admin->add_routes(router);
   return modules;

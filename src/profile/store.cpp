@@ -126,4 +126,13 @@ boost::asio::awaitable<pg::Lsn> ProfileStore::read_min_lsn(std::uint64_t user_id
   co_return seen.min_lsn;
 }
 
+boost::asio::awaitable<SharedMarkers::Observed> ProfileStore::observe(std::uint64_t user_id) {
+  co_return co_await markers_.observe(user_id);
+}
+
+boost::asio::awaitable<bool> ProfileStore::mark_write(std::uint64_t user_id, pg::Lsn lsn,
+                                                      std::vector<std::string> keys) {
+  co_return co_await markers_.mark(user_id, lsn, std::move(keys));
+}
+
 }  // namespace surge::profile

@@ -125,6 +125,15 @@ class ProfileStore {
   // kPrimaryLsn when the shard is unreadable).
   boost::asio::awaitable<pg::Lsn> read_min_lsn(std::uint64_t user_id);
 
+  // For modules that cache other per-user data on the user's shard (the
+  // orders' page 1): the marker protocol without touching the profile entry.
+  // observe(): min_lsn and the fence a fenced fill of such a key must check
+  // (markers.hpp). mark_write(): after a commit at `lsn`, raise the marker
+  // and delete `keys` in one script; false if the shard was unreachable.
+  boost::asio::awaitable<SharedMarkers::Observed> observe(std::uint64_t user_id);
+  boost::asio::awaitable<bool> mark_write(std::uint64_t user_id, pg::Lsn lsn,
+                                          std::vector<std::string> keys);
+
   cache::TwoLevelCache& cache() noexcept { return *cache_; }
 
  private:

@@ -64,7 +64,7 @@ generate_config() {
     APP0_PORT="$(port_of app-0)" APP1_PORT="$(port_of app-1)" \
     PG_PRIMARY_URI="$(pg_primary_uri)" PG_REPLICA_URI="$(pg_replica_uri)" \
     REDIS0_PORT="$(port_of redis-0)" REDIS1_PORT="$(port_of redis-1)" \
-    TOKEN_SECRET="$TOKEN_SECRET" ADMIN_TOKEN="$ADMIN_TOKEN"
+    TOKEN_SECRET="$TOKEN_SECRET" ADMIN_TOKEN="$ADMIN_TOKEN" STATIC_DIR="$VAR/static"
   chmod 0600 "$candidate"
   local out rc i
   DROPPED_CONFIG=()
@@ -554,6 +554,13 @@ migrate_and_seed() {
     "$SURGE_BIN" seed --config "$CONFIG" --users "$SEED_USERS" 9>&- 2>&1 | tee -a "$(log_file seed)" >&2 ||
       fail_component seed "surge seed --users $SEED_USERS failed"
     echo "$SEED_USERS" >"$SEEDED_MARKER"
+  fi
+  # The static catalog (served by lb under /static/): once per `up`, so
+  # /static/manifest.json exists; the worker republishes on its timer.
+  if surge_has publish; then
+    note "publish: surge publish (into $VAR/static)"
+    SURGE_PUBLISH_DIR="$VAR/static" "$SURGE_BIN" publish --config "$CONFIG" >>"$(log_file publish)" 2>&1 9>&- ||
+      fail_component publish "surge publish failed"
   fi
 }
 

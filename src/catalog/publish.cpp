@@ -1,0 +1,210 @@
+#include "catalog/publish.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <fcntl.h>
+#include <memory>
+#include <stdexcept>
+#include <sys/stat.h>
+#include <system_error>
+#include <unistd.h>
+#include <utility>
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+
+namespace surge::catalog {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// ===========================================================================
+// Files
+// ===========================================================================
+
+[[noreturn]] void fail(std::string_view what, const fs::path& path, int err) {
+  throw std::runtime_error(fmt::format("publish: {} {}: {}", what, path.string(),
+                                       std::error_code(err, std::generic_category()).message()));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd) noexcept : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&&) = delete;
+  Fd& operator=(Fd&&) = delete;
+  int get() const noexcept { return fd_; }
+  int release() noexcept { return std::exchange(fd_, -1); }
+
+ private:
+  int fd_;
+};
+
+void fsync_dir(const fs::path& dir) {
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg): POSIX open(2)
+  const Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    fail("opening folder", dir, errno);
+  }
+  if (::fsync(fd.get()) != 0) {
+    fail("fsync of folder", dir, errno);
+  }
+}
+
+// Unique among concurrent publishers (pid) and calls of one process (n).
+fs::path temp_path(const fs::path& dir, std::string_view name) {
+  static std::atomic<unsigned> counter{0};
+  return dir / fmt::format(".{}.tmp.{}.{}", name, ::getpid(), counter.fetch_add(1));
+}
+
+// temp + write + fsync + rename (see publish.hpp).
+void write_atomically(const fs::path& dir, std::string_view name, std::string_view bytes) {
+  const fs::path temp = temp_path(dir, name);
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-type-vararg): POSIX open(2)
+  Fd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) {
+    fail("creating", temp, errno);
+  }
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      const int err = errno;
+      ::unlink(temp.c_str());
+      fail("writing", temp, err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    fail("fsync of", temp, err);
+  }
+  const fs::path target = dir / name;
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(temp.c_str());
+    fail("renaming into", target, err);
+  }
+}
+
+// A versioned file: written once (its name is its content), touched when
+// found current so that retention counts from its last publication.
+bool place_versioned(const fs::path& dir, const std::string& name, std::string_view bytes) {
+  const fs::path target = dir / name;
+  if (::utimensat(AT_FDCWD, target.c_str(), nullptr, 0) == 0) {
+    return false;
+  }
+  if (errno != ENOENT) {
+    fail("touching", target, errno);
+  }
+  write_atomically(dir, name, bytes);
+  return true;
+}
+
+std::size_t remove_superseded(const fs::path& dir, const Manifest& current,
+                              std::chrono::seconds retention) {
+  const std::string keep_catalog = catalog_file_name(current.catalog_version);
+  const std::string keep_campaigns = campaigns_file_name(current.campaigns_version);
+  const auto now = fs::file_time_type::clock::now();
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!is_versioned_file_name(name) || name == keep_catalog || name == keep_campaigns) {
+      continue;
+    }
+    std::error_code stat_ec;
+    const auto written = entry.last_write_time(stat_ec);
+    if (stat_ec || now - written < retention) {
+      continue;
+    }
+    if (fs::remove(entry.path(), stat_ec)) {
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+// ===========================================================================
+// Database (blocking libpq)
+// ===========================================================================
+
+struct ConnCloser {
+  void operator()(PGconn* c) const noexcept { PQfinish(c); }
+};
+struct ResultCloser {
+  void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
+using ResultPtr = std::unique_ptr<PGresult, ResultCloser>;
+
+ResultPtr exec(PGconn* c, const char* sql, std::string_view step) {
+  ResultPtr r(PQexec(c, sql));
+  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    const char* msg = r ? PQresultErrorMessage(r.get()) : PQerrorMessage(c);
+    throw std::runtime_error(fmt::format("publish: {}: {}", step, msg));
+  }
+  return r;
+}
+
+std::string single_text(PGconn* c, const char* sql, std::string_view step) {
+  const ResultPtr r = exec(c, sql, step);
+  if (PQntuples(r.get()) != 1 || PQnfields(r.get()) != 1 || PQgetisnull(r.get(), 0, 0) != 0) {
+    throw std::runtime_error(fmt::format("publish: {}: expected one value", step));
+  }
+  return {PQgetvalue(r.get(), 0, 0), static_cast<std::size_t>(PQgetlength(r.get(), 0, 0))};
+}
+
+void quiet_notices(void* /*arg*/, const char* /*message*/) {}
+
+}  // namespace
+
+PublishReport publish_documents(const fs::path& dir, std::string_view catalog,
+                                std::string_view campaigns, std::chrono::seconds retention) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    fail("creating folder", dir, ec.value());
+  }
+  PublishReport report;
+  report.manifest.catalog_version = content_version(catalog);
+  report.manifest.campaigns_version = content_version(campaigns);
+  report.catalog_written =
+      place_versioned(dir, catalog_file_name(report.manifest.catalog_version), catalog);
+  report.campaigns_written =
+      place_versioned(dir, campaigns_file_name(report.manifest.campaigns_version), campaigns);
+  fsync_dir(dir);  // the files' names are durable before a manifest names them
+  write_atomically(dir, "manifest.json", render_manifest(report.manifest));
+  fsync_dir(dir);
+  report.removed = remove_superseded(dir, report.manifest, retention);
+  return report;
+}
+
+PublishReport publish(const PublishOptions& options) {
+  ConnPtr c(PQconnectdb(options.database_uri.c_str()));
+  if (!c || PQstatus(c.get()) != CONNECTION_OK) {
+    throw std::runtime_error(fmt::format("publish: cannot connect to the database: {}",
+                                         c ? PQerrorMessage(c.get()) : "out of memory"));
+  }
+  PQsetNoticeProcessor(c.get(), &quiet_notices, nullptr);
+  // One snapshot for both documents.
+  exec(c.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "BEGIN");
+  const std::string catalog = single_text(c.get(), kCatalogSql, "reading the catalog");
+  const std::string campaigns = single_text(c.get(), kCampaignsSql, "reading the campaigns");
+  exec(c.get(), "COMMIT", "COMMIT");
+  return publish_documents(options.dir, catalog, campaigns, options.retention);
+}
+
+}  // namespace surge::catalog

@@ -1,0 +1,64 @@
+#pragma once
+
+// `surge publish` (API.md §4 "Static catalog"): writes the catalog and the
+// active campaigns as content-versioned JSON files plus manifest.json into
+// a folder the load balancer serves under /static/ (content.hpp draws the
+// layout).
+//
+//   catalog::PublishOptions options;
+//   options.database_uri = config.database.primary;   // or a replica
+//   options.dir = config.publish.dir;
+//   const catalog::PublishReport report = catalog::publish(options);
+//
+// Atomicity, for a reader polling manifest.json and then the files it names
+// (the load balancer, a CDN):
+//   1. each versioned file is written to a temporary name in the same folder
+//      (".<name>.tmp.<pid>.<n>"), fsync'ed, renamed to its final name; a
+//      file that already exists has the same bytes (its name is its
+//      content hash) and is only touched (mtime = now);
+//   2. the folder is fsync'ed, then the manifest goes through the same
+//      temp + fsync + rename, last: a manifest never names a file that is
+//      not complete on disk;
+//   3. versioned files no manifest has named for `retention` (by mtime,
+//      refreshed whenever a publish finds them current) are removed, so a
+//      reader that fetched the previous manifest up to `retention` ago
+//      still finds its files. Only names matching is_versioned_file_name
+//      are ever removed.
+// Concurrent publishers into one folder are safe (distinct temp names,
+// rename is atomic; the last manifest rename wins).
+//
+// Blocking (libpq, file I/O): the CLI, or a worker's own thread — never an
+// I/O thread. Errors: std::runtime_error naming the step (database
+// unreachable, query failed, a file operation failed with its errno text).
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "catalog/content.hpp"
+
+namespace surge::catalog {
+
+struct PublishOptions {
+  std::string database_uri;  // libpq URI
+  std::filesystem::path dir = "var/static";
+  std::chrono::seconds retention{600};
+};
+
+struct PublishReport {
+  Manifest manifest;
+  bool catalog_written = false;  // false: that version was already there
+  bool campaigns_written = false;
+  std::size_t removed = 0;  // superseded files past retention
+};
+
+// Reads both documents (one REPEATABLE READ transaction) and publishes them.
+PublishReport publish(const PublishOptions& options);
+
+// The file half of publish(), for tests and for callers that already hold
+// the documents. Creates `dir` when missing.
+PublishReport publish_documents(const std::filesystem::path& dir, std::string_view catalog,
+                                std::string_view campaigns, std::chrono::seconds retention);
+
+}  // namespace surge::catalog
