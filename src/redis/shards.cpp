@@ -590,7 +590,7 @@ asio::awaitable<void> subscriber_loop(std::shared_ptr<Core> core, std::shared_pt
   }
 }
 
-// On io_per_thread[0].
+// On ts's thread.
 void add_subscription(const std::shared_ptr<Core>& core, const std::shared_ptr<ThreadState>& ts,
                       const std::string& channel, detail::MessageHandler handler) {
   if (core->stopping.load() || ts->stopped) {
@@ -719,15 +719,14 @@ Shards::Shards(Settings settings, std::vector<asio::io_context*> io_per_thread,
         ts->health.push_back(std::move(h));
       }
     }
-    if (t == 0) {
-      ts->channels = std::make_shared<detail::Channels>();
-      for (std::size_t shard = 0; shard < core.shards.size(); ++shard) {
-        ts->subscribers.push_back(
-            Connection::create(*ts->io, settings_for(shard, true),
-                               std::make_shared<detail::SubscriberObserver>(ts->channels, shard)));
-      }
-      ts->subscriber_timer = std::make_unique<asio::steady_timer>(*ts->io);
+    // Every thread subscribes on its own connections (see subscribe()).
+    ts->channels = std::make_shared<detail::Channels>();
+    for (std::size_t shard = 0; shard < core.shards.size(); ++shard) {
+      ts->subscribers.push_back(
+          Connection::create(*ts->io, settings_for(shard, true),
+                             std::make_shared<detail::SubscriberObserver>(ts->channels, shard)));
     }
+    ts->subscriber_timer = std::make_unique<asio::steady_timer>(*ts->io);
     core.threads.push_back(ts);
     threads_.push_back(std::move(ts));
   }
@@ -830,11 +829,11 @@ asio::awaitable<Reply> Shards::publish_all(std::string channel, std::string mess
 
 void Shards::subscribe(std::string channel,
                        std::function<void(std::string_view message)> on_message) {
-  asio::post(*core_->ios.front(),
-             [core = core_, ts = threads_.front(), channel = std::move(channel),
-              handler = std::move(on_message)]() mutable {
-               add_subscription(core, ts, channel, std::move(handler));
-             });
+  for (const auto& ts : threads_) {
+    asio::post(*ts->io, [core = core_, ts, channel, handler = on_message]() mutable {
+      add_subscription(core, ts, channel, std::move(handler));
+    });
+  }
 }
 
 ShardState Shards::state(std::size_t shard) const {

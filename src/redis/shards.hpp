@@ -6,7 +6,7 @@
 //   Shards ── Core (shared): settings, per-shard breaker/health/metrics
 //          ├─ thread 0 ─ pools[shard] (connections_per_thread pipelined
 //          │             connections), health checks of shards 0, n, 2n …,
-//          │             subscriber connections (one per shard)
+//          │             subscriber connections (one per shard per thread)
 //          ├─ thread 1 ─ pools[shard], health checks of shards 1, n+1 …
 //          └─ …
 //
@@ -158,12 +158,19 @@ class Shards {
   // message once per shard that answered: handlers MUST be idempotent.
   boost::asio::awaitable<Reply> publish_all(std::string channel, std::string message);
 
-  // Calls on_message (on io_per_thread[0]'s thread) for each message
-  // published on `channel` on any shard. Uses one dedicated connection per
-  // shard, reconnected within health_interval and re-subscribed after any
-  // disconnection (messages published meanwhile are lost: pub/sub is
-  // at-most-once). Any thread, before or after start(). on_message
-  // exceptions are caught and logged.
+  // Calls on_message on every I/O thread for each message published on
+  // `channel` on any shard: each thread has its own subscriber connection
+  // per shard. Why every thread: a cache invalidation published before a
+  // write is answered reaches this process before the client's next request
+  // does, and epoll reports ready sockets in the order they became ready, so
+  // the thread that serves that request has applied the invalidation first.
+  // With one subscribing thread, another thread could serve the request from
+  // a stale L1 entry while the subscriber thread is not yet scheduled.
+  // on_message MUST be thread-safe and idempotent (it runs once per thread
+  // per shard that answered the PUBLISH). Connections are reconnected within
+  // health_interval and re-subscribed after any disconnection (messages
+  // published meanwhile are lost: pub/sub is at-most-once). Any thread,
+  // before or after start(). on_message exceptions are caught and logged.
   void subscribe(std::string channel, std::function<void(std::string_view message)> on_message);
 
   // For /readyz and logs; any thread.

@@ -209,6 +209,7 @@ class IoThreads {
     return out;
   }
   asio::io_context& operator[](std::size_t i) { return *ios_.at(i); }
+  std::size_t size() const noexcept { return ios_.size(); }
 
  private:
   std::vector<std::unique_ptr<asio::io_context>> ios_;
@@ -422,8 +423,10 @@ bool publish_until_delivered(IoThreads& io, Shards& shards, const std::string& c
   return eventually(
       [&] {
         try {
+          // Two shards, each with one subscriber connection per I/O thread.
           const Reply r = run_on(io[0], shards.publish_all(channel, message));
-          return r.as_integer() == 2 && inbox.count(message) >= 2;
+          return r.as_integer() == 2 * static_cast<std::int64_t>(io.size()) &&
+                 inbox.count(message) >= 2 * io.size();
         } catch (const Error&) {
           return false;
         }
@@ -439,16 +442,20 @@ TEST(RedisShards, PubSubDeliversAndResubscribesAfterRestart) {
   shards.start();
   const std::string channel = run_prefix() + "invalidate";
   auto inbox = std::make_shared<Inbox>();
-  std::atomic<bool> on_io0{true};
-  shards.subscribe(channel, [inbox, &io, &on_io0](std::string_view m) {
-    if (!io[0].get_executor().running_in_this_thread()) {
-      on_io0 = false;
+  // Every I/O thread applies every message itself.
+  std::array<std::atomic<int>, 2> per_thread{};
+  shards.subscribe(channel, [inbox, &io, &per_thread](std::string_view m) {
+    for (std::size_t t = 0; t < per_thread.size(); ++t) {
+      if (io[t].get_executor().running_in_this_thread()) {
+        per_thread[t].fetch_add(1);
+      }
     }
     const std::lock_guard lock(inbox->mu);
     inbox->messages.emplace_back(m);
   });
   ASSERT_TRUE(publish_until_delivered(io, shards, channel, "user:1", *inbox));
-  EXPECT_TRUE(on_io0.load());
+  EXPECT_GE(per_thread[0].load(), 2);  // once per shard
+  EXPECT_GE(per_thread[1].load(), 2);
 
   if (!servers.owned()) {
     GTEST_SKIP() << "restart needs test-owned servers";
