@@ -79,6 +79,16 @@
 //   streak_bonus_max_days = 5    # ... counted up to this many days
 //   day_end_margin_s = 2         # cached status expires this long before midnight
 //
+//   [worker]                     # `surge worker`: its /healthz + /metrics port, worker::Settings
+//   address = "127.0.0.1"
+//   port = 8081                  # 0 = any free port
+//   threads = 2                  # I/O threads carrying the consumers
+//   consumers = 2                # per stream (rp:stream, fs:stream) per shard
+//   batch_size = 200             # entries per read and per transaction
+//   claim_idle_ms = 5000         # pending longer than this: XAUTOCLAIMed by another consumer
+//   max_deliveries = 5           # beyond it an entry goes to <stream>:dead
+//   poll_interval_ms = 20        # sleep after an empty read
+//
 // Environment: the key upper-cased with '.' -> '_' and a SURGE_ prefix:
 // SURGE_SERVER_PORT=9000, SURGE_LOG_LEVEL=debug, SURGE_SERVER_ACCESS_LOG=no.
 // A variable that is set (even to "") overrides the file. A list is
@@ -107,6 +117,7 @@
 #include "signin/status.hpp"
 #include "users/login_limiter.hpp"
 #include "users/password.hpp"
+#include "worker/consumer.hpp"
 
 namespace surge::app {
 
@@ -139,6 +150,15 @@ struct ProfileSettings {
   friend bool operator==(const ProfileSettings&, const ProfileSettings&) = default;
 };
 
+// `surge worker`: where it answers /healthz, /readyz and /metrics, and its
+// consumers (worker/consumer.hpp).
+struct WorkerSettings {
+  std::string address = "127.0.0.1";
+  unsigned short port = 8081;
+  unsigned threads = 2;
+  worker::Settings queue;
+};
+
 struct Config {
   http::ServerSettings server;
   LogSettings log;
@@ -149,6 +169,7 @@ struct Config {
   UsersSettings users;
   ProfileSettings profile;
   signin::Settings signin;
+  WorkerSettings worker;
 };
 
 // A setting is missing its file, malformed or out of range. what() names the
