@@ -28,7 +28,7 @@ def create_redpacket(client, total: int, count: int, starts_in: float = -1,
                     body={"total_cents": total, "count": count,
                           "starts_at": rfc3339(starts_in), "ends_at": rfc3339(starts_in + lasts)})
     assert r.status == 201, (r.status, r.body)
-    return r.json()
+    return r.json
 
 
 def create_product(primary: str, price: int = 1999) -> int:
@@ -44,7 +44,7 @@ def create_flashsale(client, product_id: int, stock: int, limit: int, price: int
                           "per_user_limit": limit, "starts_at": rfc3339(starts_in),
                           "ends_at": rfc3339(starts_in + lasts)})
     assert r.status == 201, (r.status, r.body)
-    return r.json()
+    return r.json
 
 
 class Storm:

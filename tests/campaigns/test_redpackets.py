@@ -16,7 +16,7 @@ GET_FIELDS = {"id", "count", "remaining", "total_cents", "starts_at", "ends_at",
 def summary(uc, rp_id: int) -> dict:
     r = uc["lb"].get(f"{API}/admin/redpackets/{rp_id}/summary", admin=True)
     assert r.status == 200, (r.status, r.body)
-    return r.json()
+    return r.json
 
 
 def test_create_validates(uc):
@@ -39,7 +39,7 @@ def test_create_get_and_split_in_database(uc, primary):
     rp = create_redpacket(lb, total=1000, count=7)
     r = lb.get(f"{API}/redpackets/{rp['id']}")
     assert r.status == 200
-    body = r.json()
+    body = r.json
     assert set(body) >= GET_FIELDS
     assert body["count"] == 7 and body["remaining"] == 7 and body["total_cents"] == 1000
     assert body["status"] == "active"
@@ -57,21 +57,21 @@ def test_not_started_ended_sold_out(uc):
     later = create_redpacket(lb, total=10, count=2, starts_in=3600)
     r = lb.post(f"{API}/redpackets/{later['id']}/grab", user=11)
     assert r.status == 403 and r.error_code() == "not_started"
-    assert lb.get(f"{API}/redpackets/{later['id']}").json()["status"] == "pending"
+    assert lb.get(f"{API}/redpackets/{later['id']}").json["status"] == "pending"
 
     short = create_redpacket(lb, total=10, count=2, starts_in=-2, lasts=1)
     r = lb.post(f"{API}/redpackets/{short['id']}/grab", user=11)
     assert r.status == 410 and r.error_code() == "ended"
-    assert lb.get(f"{API}/redpackets/{short['id']}").json()["status"] == "finished"
+    assert lb.get(f"{API}/redpackets/{short['id']}").json["status"] == "finished"
 
     one = create_redpacket(lb, total=5, count=1)
     first = lb.post(f"{API}/redpackets/{one['id']}/grab", user=12)
-    assert first.status == 200 and first.json() == {"amount_cents": 5, "already_grabbed": False}
+    assert first.status == 200 and first.json == {"amount_cents": 5, "already_grabbed": False}
     again = lb.post(f"{API}/redpackets/{one['id']}/grab", user=12)
-    assert again.status == 200 and again.json() == {"amount_cents": 5, "already_grabbed": True}
+    assert again.status == 200 and again.json == {"amount_cents": 5, "already_grabbed": True}
     r = lb.post(f"{API}/redpackets/{one['id']}/grab", user=13)
     assert r.status == 410 and r.error_code() == "sold_out"
-    assert lb.get(f"{API}/redpackets/{one['id']}").json()["status"] == "finished"
+    assert lb.get(f"{API}/redpackets/{one['id']}").json["status"] == "finished"
     assert lb.post(f"{API}/redpackets/{one['id']}/grab").status == 401
 
 
@@ -106,8 +106,8 @@ def test_storm_500_packets_1500_users_twice(uc, stack, primary):
     # A repeat after the storm: the same amount.
     some = next(iter(granted))
     r = lb.post(f"{API}/redpackets/{rp['id']}/grab", user=some)
-    assert r.status == 200 and r.json() == {"amount_cents": granted[some], "already_grabbed": True}
-    assert lb.get(f"{API}/redpackets/{rp['id']}").json()["remaining"] == 0
+    assert r.status == 200 and r.json == {"amount_cents": granted[some], "already_grabbed": True}
+    assert lb.get(f"{API}/redpackets/{rp['id']}").json["remaining"] == 0
 
     # Persisted by the worker within 60 s, exactly the granted grabs.
     def persisted():
@@ -122,6 +122,6 @@ def test_storm_500_packets_1500_users_twice(uc, stack, primary):
 
     mine = lb.get(f"{API}/me/redpackets", user=some)
     assert mine.status == 200
-    entries = [g for g in mine.json()["grabs"] if g["redpacket_id"] == rp["id"]]
+    entries = [g for g in mine.json["grabs"] if g["redpacket_id"] == rp["id"]]
     assert len(entries) == 1 and entries[0]["amount_cents"] == granted[some]
     assert entries[0]["grabbed_at"].endswith("Z")
