@@ -595,6 +595,16 @@ base_points = 7
 streak_bonus_points = 0
 streak_bonus_max_days = 9
 day_end_margin_s = 0
+
+[worker]
+address = "0.0.0.0"
+port = 9091
+threads = 3
+consumers = 4
+batch_size = 50
+claim_idle_ms = "2s"
+max_deliveries = 7
+poll_interval_ms = 5
 )");
   const Config c = load_config(file, fake_env());
   const std::string text = describe(c);
@@ -631,10 +641,18 @@ day_end_margin_s = 0
   EXPECT_EQ(again.signin.streak_bonus_points, 0);
   EXPECT_EQ(again.signin.streak_bonus_max_days, 9);
   EXPECT_EQ(again.signin.day_end_margin, 0s);
+  EXPECT_EQ(again.worker.address, "0.0.0.0");
+  EXPECT_EQ(again.worker.port, 9091);
+  EXPECT_EQ(again.worker.threads, 3U);
+  EXPECT_EQ(again.worker.queue.consumers, 4U);
+  EXPECT_EQ(again.worker.queue.batch_size, 50U);
+  EXPECT_EQ(again.worker.queue.claim_idle, 2000ms);
+  EXPECT_EQ(again.worker.queue.max_deliveries, 7U);
+  EXPECT_EQ(again.worker.queue.poll_interval, 5ms);
 
   // Each section once, in table order.
   for (const char* section : {"[server]", "[log]", "[database]", "[redis]", "[cache]", "[auth]",
-                              "[users]", "[profile]", "[signin]"}) {
+                              "[users]", "[profile]", "[signin]", "[worker]"}) {
     EXPECT_EQ(text.find(section), text.rfind(section)) << section;
     EXPECT_NE(text.find(section), std::string::npos) << section;
   }
@@ -663,6 +681,27 @@ TEST_F(ConfigTest, ModuleSectionsDefaultToTheirStructs) {
   EXPECT_EQ(c.signin.streak_bonus_max_days, signin.streak_bonus_max_days);
   EXPECT_EQ(c.signin.day_end_margin, signin.day_end_margin);
   EXPECT_NO_THROW(signin::validate(c.signin));
+  const worker::Settings queue;
+  EXPECT_EQ(c.worker.queue.consumers, queue.consumers);
+  EXPECT_EQ(c.worker.queue.batch_size, queue.batch_size);
+  EXPECT_EQ(c.worker.queue.claim_idle, queue.claim_idle);
+  EXPECT_EQ(c.worker.queue.max_deliveries, queue.max_deliveries);
+  EXPECT_EQ(c.worker.queue.poll_interval, queue.poll_interval);
+  EXPECT_EQ(c.worker.port, 8081);
+}
+
+TEST_F(ConfigTest, WorkerSectionRanges) {
+  const Config c = load_config(
+      std::nullopt, fake_env({{"SURGE_WORKER_PORT", "0"}, {"SURGE_WORKER_CLAIM_IDLE_MS", "30s"}}));
+  EXPECT_EQ(c.worker.port, 0);
+  EXPECT_EQ(c.worker.queue.claim_idle, 30000ms);
+  EXPECT_NE(env_error_of({{"SURGE_WORKER_CONSUMERS", "0"}}).find("worker.consumers"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_WORKER_BATCH_SIZE", "0"}}).find("worker.batch_size"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_WORKER_CLAIM_IDLE_MS", "10"}}).find("worker.claim_idle_ms"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_WORKER_PORT", "70000"}}).find("worker.port"), std::string::npos);
 }
 
 TEST_F(ConfigTest, SigninTimeZoneIsCheckedAtLoad) {

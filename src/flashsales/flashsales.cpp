@@ -10,6 +10,7 @@
 #include "flashsales/hot.hpp"
 #include "http/context.hpp"
 #include "http/error.hpp"
+#include "http/etag.hpp"
 #include "http/json_body.hpp"
 #include "pg/params.hpp"
 
@@ -177,7 +178,7 @@ boost::asio::awaitable<void> FlashSales::get(http::Context& ctx) {
     campaigns::throw_if_unavailable(e);
     throw;
   }
-  ctx.response.json(http::Status::kOk, render(s, live ? live->remaining : 0));
+  http::respond_with_etag(ctx, render(s, live ? live->remaining : 0));
 }
 
 boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {

@@ -11,6 +11,7 @@
 #include "campaigns/time.hpp"
 #include "http/context.hpp"
 #include "http/error.hpp"
+#include "http/etag.hpp"
 #include "http/json_body.hpp"
 #include "pg/params.hpp"
 #include "redpackets/hot.hpp"
@@ -183,7 +184,7 @@ boost::asio::awaitable<void> RedPackets::get(http::Context& ctx) {
   o.emplace("ends_at", campaigns::format_rfc3339(row.ends_ms));
   o.emplace("status",
             campaigns::campaign_status(campaigns::now_ms(), row.starts_ms, row.ends_ms, remaining));
-  ctx.response.json(http::Status::kOk, boost::json::serialize(o));
+  http::respond_with_etag(ctx, boost::json::serialize(o));
 }
 
 boost::asio::awaitable<void> RedPackets::grab(http::Context& ctx) {
