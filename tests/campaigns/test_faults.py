@@ -236,3 +236,13 @@ def test_campaign_shard_kill9_keeps_answered_grabs_and_answers_503_while_down(uc
         assert r.status == 200 and r.json == {"amount_cents": amount, "already_grabbed": True}
     s = wait_persisted(uc, rp["id"])
     assert s["granted_count"] == len(granted) and s["persisted_count"] == len(granted)
+
+    # Leave the stack whole: every server sees the shard up again.
+    def all_up():
+        for port in (stack.port("app-0"), stack.port("app-1"), stack.port("worker-0")):
+            body = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()
+            if any(d["name"].startswith("cache.shard") and d["state"] != "up"
+                   for d in body["dependencies"]):
+                return False
+        return True
+    wait_until(all_up, 30, "every server sees every shard up")
