@@ -1,0 +1,46 @@
+"""`surge worker` as a component of the shared stack: its ops port, its
+metric families, and the stream trim (never past unacknowledged entries)."""
+
+from __future__ import annotations
+
+import requests
+
+from campaign_support import create_redpacket, shard_clients, wait_until
+from ucenter_support import API
+
+QUEUE_FAMILIES = ["surge_queue_persisted_total", "surge_queue_batches_total",
+                  "surge_queue_dead_letters_total", "surge_queue_claimed_total",
+                  "surge_queue_errors_total", "surge_queue_lag_entries",
+                  "surge_queue_pending_entries", "surge_queue_depth_entries",
+                  "surge_queue_oldest_pending_age_ms"]
+
+
+def test_worker_ops_port(stack):
+    base = f"http://127.0.0.1:{stack.port('worker-0')}"
+    assert requests.get(base + "/healthz", timeout=5).status_code == 200
+    ready = requests.get(base + "/readyz", timeout=5)
+    assert ready.status_code == 200
+    names = {d["name"] for d in ready.json()["dependencies"]}
+    assert {"database.primary", "queue", "cache.shard-0", "cache.shard-1"} <= names
+    text = requests.get(base + "/metrics", timeout=5).text
+    for family in QUEUE_FAMILIES:
+        assert f"# TYPE {family} " in text, family
+    for stream in ("rp:stream", "fs:stream"):
+        for shard in ("0", "1"):
+            assert f'surge_queue_depth_entries{{shard="{shard}",stream="{stream}"}}' in text
+
+
+def test_streams_are_trimmed_once_acknowledged(uc, stack):
+    rp = create_redpacket(uc["lb"], total=300, count=30)
+    for user in range(101, 131):
+        assert uc["lb"].post(f"{API}/redpackets/{rp['id']}/grab", user=user).status == 200
+    shards = shard_clients(stack)
+
+    def trimmed():
+        for shard in shards:
+            pending = shard.xpending("rp:stream", "persist")["pending"]
+            # Everything acknowledged and trimmed but the last delivered entry.
+            if pending != 0 or shard.xlen("rp:stream") > 1:
+                return False
+        return True
+    wait_until(trimmed, 30, "rp:stream trimmed to its last delivered entry")
