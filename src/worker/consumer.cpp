@@ -306,6 +306,7 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
       std::max(s->settings.claim_idle / 2, std::chrono::milliseconds(100));
   auto next_claim = std::chrono::steady_clock::now();
   bool grouped = false;
+  int idle_factor = 1;
   while (!s->stopping.load()) {
     bool failed = false;
     try {
@@ -328,9 +329,13 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
         entries = co_await read_new(s, c);
       }
       if (entries.empty()) {
-        co_await sleep_for(s->settings.poll_interval);
+        // Idle: poll_interval, doubling up to 8x while the stream stays
+        // empty (an idle worker should not cost the shards 50 reads/s each).
+        co_await sleep_for(s->settings.poll_interval * idle_factor);
+        idle_factor = std::min(idle_factor * 2, 8);
         continue;
       }
+      idle_factor = 1;
       co_await handle(s, c, std::move(entries));
     } catch (const redis::ServerError& e) {
       failed = true;

@@ -15,7 +15,8 @@
 //      source_id, deliveries, reason) and is XACKed; the rest is processed.
 //   3. Otherwise XREADGROUP ... COUNT batch STREAMS <stream> > (no BLOCK:
 //      a blocked read would hold up the pipelined connection it shares; an
-//      empty read sleeps poll_interval instead).
+//      empty read sleeps poll_interval instead, doubling up to 8x while
+//      the stream stays empty).
 //   4. Malformed entries (Sink::well_formed false) go to the dead-letter
 //      stream at once: no retry can fix them.
 //   5. Sink::persist(batch): ONE transaction, idempotent (ON CONFLICT DO
