@@ -246,3 +246,57 @@ def test_campaign_shard_kill9_keeps_answered_grabs_and_answers_503_while_down(uc
                 return False
         return True
     wait_until(all_up, 30, "every server sees every shard up")
+
+
+def entry_shard(stack, stream: str, field: str, value: str):
+    for shard in shard_clients(stack):
+        for entry_id, fields in shard.xrevrange(stream, "+", "-", count=2000):
+            if fields.get(field) == value:
+                return shard, fields
+    return None
+
+
+def test_redelivered_entries_change_nothing(uc, stack, primary):
+    lb = uc["lb"]
+    # A flash-sale reservation delivered twice more: still one order.
+    pid = create_product(primary)
+    sale = create_flashsale(lb, pid, stock=5, limit=5, price=321)
+    r = lb.post(f"{API}/flashsales/{sale['id']}/orders", user=51, body={"quantity": 2})
+    assert r.status == 202
+    ref = r.json["order_ref"]
+    wait_until(lambda: lb.get(f"{API}/flashsale-orders/{ref}", user=51).json["status"]
+               == "confirmed", 60, "confirmed")
+    found = wait_until(lambda: entry_shard(stack, "fs:stream", "ref", ref), 10, "the entry")
+    shard, fields = found
+    shard.xadd("fs:stream", fields)
+    shard.xadd("fs:stream", fields)
+
+    # A grab delivered again (even with another amount): the first stays.
+    rp = create_redpacket(lb, total=50, count=1)
+    assert lb.post(f"{API}/redpackets/{rp['id']}/grab", user=52).json["amount_cents"] == 50
+    wait_persisted(uc, rp["id"])
+    rshard, rfields = wait_until(lambda: entry_shard(stack, "rp:stream", "rp", str(rp["id"])),
+                                 10, "the grab entry")
+    rshard.xadd("rp:stream", {**rfields, "amount": "49"})
+
+    # Both duplicates consumed and acknowledged (not dead-lettered).
+    def consumed(s, stream: str) -> bool:
+        if s.xpending(stream, "persist")["pending"] != 0:
+            return False
+        last = s.xrevrange(stream, "+", "-", count=1)
+        group = [g for g in s.xinfo_groups(stream) if g["name"] == "persist"][0]
+        return not last or group["last-delivered-id"] == last[0][0]
+
+    def drained():
+        return all(consumed(s, "fs:stream") and consumed(s, "rp:stream")
+                   for s in shard_clients(stack))
+    wait_until(drained, 30, "the duplicates consumed")
+    (orders, units), = sql(primary, "SELECT count(*), COALESCE(sum(i.quantity), 0) FROM orders o "
+                                    "JOIN order_items i ON i.order_id = o.id "
+                                    "WHERE i.product_id = %s", (pid,))
+    assert (orders, units) == (1, 2)
+    assert summary(uc, rp["id"]) == {"granted_count": 1, "granted_cents": 50,
+                                     "persisted_count": 1, "persisted_cents": 50}
+    for s in shard_clients(stack):
+        for _, f in s.xrange("fs:stream:dead", "-", "+"):
+            assert f.get("ref") != ref
