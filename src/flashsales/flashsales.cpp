@@ -1,5 +1,6 @@
 #include "flashsales/flashsales.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -36,6 +37,10 @@ SELECT id, product_id, stock, price_cents, per_user_limit,
        (extract(epoch FROM starts_at) * 1000)::bigint,
        (extract(epoch FROM ends_at) * 1000)::bigint
 FROM flashsales WHERE id = $1::bigint
+)sql";
+
+constexpr const char* kPersistedUnits = R"sql(
+SELECT COALESCE(sum(quantity), 0)::bigint FROM flashsale_orders WHERE flashsale_id = $1::bigint
 )sql";
 
 constexpr const char* kOrderStatus = R"sql(
@@ -172,13 +177,30 @@ boost::asio::awaitable<void> FlashSales::get(http::Context& ctx) {
     throw;
   }
   std::optional<Counts> live;
+  bool shard_down = shards_ == nullptr;
   try {
-    live = co_await counts(shards_or_unavailable(), id);
+    if (!shard_down) {
+      live = co_await counts(*shards_, id);
+    }
   } catch (const redis::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
+    if (!e.unavailable()) {
+      throw;
+    }
+    shard_down = true;
   }
-  http::respond_with_etag(ctx, render(s, live ? live->remaining : 0));
+  std::int64_t remaining = live ? live->remaining : 0;
+  if (shard_down) {
+    // Degraded (DESIGN.md principle 4): the persisted reservations say at
+    // least how much is gone; orders still need the shard and answer 503.
+    try {
+      const pg::Result n = co_await db_.read(kPersistedUnits, pg::params(id), pg::kPrimaryLsn);
+      remaining = std::max<std::int64_t>(0, s.stock - n.get<std::int64_t>(0, 0));
+    } catch (const pg::Error& e) {
+      campaigns::throw_if_unavailable(e);
+      throw;
+    }
+  }
+  http::respond_with_etag(ctx, render(s, remaining));
 }
 
 boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {

@@ -18,6 +18,9 @@
 // Idempotency-Key: the same user and key answer the first order_ref again
 // (202) and reserve nothing (decided inside the script).
 //
+// Degradation: GET /flashsales/{id} with the shard down answers from the
+// database (remaining = stock − persisted units, an upper bound).
+//
 // Errors: 400 quantity < 1; 404 unknown sale or ref (also another user's
 // ref); 503 with Retry-After when the shard or the database is unreachable.
 //

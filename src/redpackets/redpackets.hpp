@@ -17,6 +17,9 @@
 // (hot.hpp). A grab is one Lua script on that shard, answered without the
 // database; `surge worker` persists the stream (worker/).
 //
+// Degradation: GET /redpackets/{id} with the shard down answers from the
+// database (remaining = count − persisted grabs, an upper bound).
+//
 // Errors: shard unreachable → 503 unavailable, Retry-After 1 (the grab is
 // then not decided: never oversold). Creation whose preload fails → 503 (the
 // row exists in the database but the campaign is not grabbable; create

@@ -224,6 +224,9 @@ def test_campaign_shard_kill9_keeps_answered_grabs_and_answers_503_while_down(uc
             return r if r.status == 503 else None
         r = wait_until(unavailable, 15, "503 while the shard is down")
         assert r.error_code() == "unavailable" and int(r.headers["Retry-After"]) >= 1
+        # Reads degrade to the database instead of failing.
+        g = lb.get(f"{API}/redpackets/{rp['id']}")
+        assert g.status == 200 and 80 <= g.json["remaining"] <= 100, (g.status, g.body)
     finally:
         stack.run("start", name)
     # AOF (appendfsync always) replayed: every answered grab is still there.
