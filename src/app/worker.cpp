@@ -47,19 +47,33 @@ int worker(const Config& config) {
   }
 
   DataTier tier = connect_data_tier(config, contexts, registry);
+  redpackets::GrabSink grabs(*tier.database);
+  flashsales::OrderSink orders(*tier.database, *tier.redis, registry);
+  std::vector<worker::Sink*> sinks{&grabs, &orders};
+  worker::Pool pool(config.worker.queue, *tier.redis, sinks, contexts, registry);
+
   asio::io_context side_io(1);
-  ops::Health health(probes_for(tier.database.get(), tier.redis.get()));
+  std::vector<ops::Probe> probes = probes_for(tier.database.get(), tier.redis.get());
+  probes.emplace_back([&pool] {
+    const worker::Pool::Stats stats = pool.stats();
+    ops::DependencyState d;
+    d.name = "queue.consumers";
+    d.required = true;
+    d.serving = stats.running == stats.consumers;
+    d.state = d.serving ? "up" : (stats.running == 0 ? "down" : "degraded");
+    d.details["consumers"] = stats.consumers;
+    d.details["running"] = stats.running;
+    d.details["depth"] = stats.depth;
+    d.details["oldest_pending_age_ms"] = stats.oldest_pending_age_ms;
+    return std::vector<ops::DependencyState>{std::move(d)};
+  });
+  ops::Health health(std::move(probes));
   http::Router router;
   ops::add_routes(router, registry);
   health.add_routes(router);
   dispatcher.set_router(std::move(router));
   dispatcher.use(std::make_unique<http::RequestIdMiddleware>());
   dispatcher.use(std::make_unique<http::RouteMetricsMiddleware>(dispatcher.router(), registry));
-
-  redpackets::GrabSink grabs(*tier.database);
-  flashsales::OrderSink orders(*tier.database, *tier.redis, registry);
-  std::vector<worker::Sink*> sinks{&grabs, &orders};
-  worker::Pool pool(config.worker.queue, *tier.redis, sinks, contexts, registry);
 
   tier.start();
   server.start();

@@ -457,4 +457,15 @@ std::size_t Pool::running() const {
   return shared_->running.load();
 }
 
+Pool::Stats Pool::stats() const {
+  Stats out;
+  out.consumers = shared_->consumers.size();
+  out.running = shared_->running.load();
+  for (const auto& g : shared_->gauges) {
+    out.depth += g->depth.value();
+    out.oldest_pending_age_ms = std::max(out.oldest_pending_age_ms, g->oldest_age_ms.value());
+  }
+  return out;
+}
+
 }  // namespace surge::worker

@@ -105,6 +105,16 @@ class Pool {
   bool wait(std::chrono::milliseconds timeout);
   std::size_t running() const;
 
+  // For /readyz (any thread): consumers configured and running, and the
+  // queue as last sampled (summed over streams and shards).
+  struct Stats {
+    std::size_t consumers = 0;
+    std::size_t running = 0;
+    std::int64_t depth = 0;
+    std::int64_t oldest_pending_age_ms = 0;
+  };
+  Stats stats() const;
+
   struct Shared;
 
  private:

@@ -21,7 +21,12 @@ def test_worker_ops_port(stack):
     ready = requests.get(base + "/readyz", timeout=5)
     assert ready.status_code == 200
     names = {d["name"] for d in ready.json()["dependencies"]}
-    assert {"database.primary", "queue", "cache.shard-0", "cache.shard-1"} <= names
+    assert {"database.primary", "queue", "queue.consumers", "cache.shard-0",
+            "cache.shard-1"} <= names
+    consumers = [d for d in ready.json()["dependencies"] if d["name"] == "queue.consumers"][0]
+    # 2 streams x 2 shards x worker.consumers (2).
+    assert consumers["state"] == "up" and consumers["running"] == consumers["consumers"] == 8
+    assert consumers["required"] is True
     text = requests.get(base + "/metrics", timeout=5).text
     for family in QUEUE_FAMILIES:
         assert f"# TYPE {family} " in text, family
