@@ -17,6 +17,32 @@ import redis
 from ucenter_support import API, mint_token, sql
 
 
+class Retrying:
+    """A ucenter_support.Client that retries 503s (Retry-After, capped at 1 s),
+    as the API asks clients to: on this shared 2-core box a Redis command
+    can time out under other people's load, and a 503 is then the correct
+    answer. Grabs are idempotent by nature; flash-sale orders need an
+    Idempotency-Key to be retried safely (the callers send one)."""
+
+    def __init__(self, client, attempts: int = 20):
+        self.client = client
+        self.attempts = attempts
+
+    def call(self, method: str, path: str, **kw):
+        for _ in range(self.attempts - 1):
+            r = self.client.call(method, path, **kw)
+            if r.status != 503:
+                return r
+            time.sleep(min(1.0, float(r.headers.get("Retry-After", "1"))))
+        return self.client.call(method, path, **kw)
+
+    def get(self, path: str, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path: str, **kw):
+        return self.call("POST", path, **kw)
+
+
 def rfc3339(seconds_from_now: float) -> str:
     t = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds_from_now)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
@@ -53,7 +79,7 @@ class Storm:
 
     def __init__(self, base_url: str, secret: str, path: str, users: list[int], per_user: int = 2,
                  groups: int = 60, body: Optional[dict] = None,
-                 on_progress: Optional[Callable[[int], None]] = None):
+                 on_progress: Optional[Callable[[int], None]] = None, retry_503: int = 20):
         self.url = urlparse(base_url)
         self.secret = secret
         self.path = path
@@ -66,24 +92,39 @@ class Storm:
         self.done = 0
         self.on_progress = on_progress
         self.errors: list[str] = []
+        self.retry_503 = retry_503
+        self.retried_503 = 0
 
-    def _post(self, conn_box: list, token: str) -> tuple[int, dict]:
-        for attempt in range(3):
+    def _post(self, conn_box: list, token: str, key: str) -> tuple[int, dict]:
+        """One request; retried on a connection error and on 503 (with the
+        same Idempotency-Key, so a retried flash-sale order reserves once)."""
+        failures = 0
+        unavailable = 0
+        while True:
             conn = conn_box[0]
             try:
                 conn.request("POST", self.path, body=self.body,
                              headers={"Authorization": f"Bearer {token}",
-                                      "Content-Type": "application/json"})
+                                      "Content-Type": "application/json",
+                                      "Idempotency-Key": key})
                 resp = conn.getresponse()
                 data = resp.read()
-                return resp.status, (json.loads(data) if data else {})
             except (http.client.HTTPException, OSError):
                 conn.close()
                 conn_box[0] = http.client.HTTPConnection(self.url.hostname, self.url.port,
                                                          timeout=30)
-                if attempt == 2:
+                failures += 1
+                if failures == 3:
                     raise
-        raise AssertionError("unreachable")
+                continue
+            body = json.loads(data) if data else {}
+            if resp.status == 503 and unavailable < self.retry_503:
+                unavailable += 1
+                with self.lock:
+                    self.retried_503 += 1
+                time.sleep(min(1.0, float(resp.getheader("Retry-After", "1"))))
+                continue
+            return resp.status, body
 
     def _run(self, group: int, member: int, barrier: threading.Barrier) -> None:
         box = [http.client.HTTPConnection(self.url.hostname, self.url.port, timeout=30)]
@@ -93,7 +134,7 @@ class Storm:
                 token = mint_token(self.secret, user)
                 barrier.wait()
                 try:
-                    status, body = self._post(box, token)
+                    status, body = self._post(box, token, f"storm-{user}-{member}")
                 except Exception as e:  # noqa: BLE001 - recorded, the storm goes on
                     status, body = -1, {"exception": repr(e)}
                 with self.lock:

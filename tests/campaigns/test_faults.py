@@ -220,7 +220,7 @@ def test_campaign_shard_kill9_keeps_answered_grabs_and_answers_503_while_down(uc
     stack.run("kill", name)
     try:
         def unavailable():
-            r = lb.post(f"{API}/redpackets/{rp['id']}/grab", user=99)
+            r = uc["lb_raw"].post(f"{API}/redpackets/{rp['id']}/grab", user=99)
             return r if r.status == 503 else None
         r = wait_until(unavailable, 15, "503 while the shard is down")
         assert r.error_code() == "unavailable" and int(r.headers["Retry-After"]) >= 1
@@ -264,7 +264,8 @@ def test_redelivered_entries_change_nothing(uc, stack, primary):
     # A flash-sale reservation delivered twice more: still one order.
     pid = create_product(primary)
     sale = create_flashsale(lb, pid, stock=5, limit=5, price=321)
-    r = lb.post(f"{API}/flashsales/{sale['id']}/orders", user=51, body={"quantity": 2})
+    r = lb.post(f"{API}/flashsales/{sale['id']}/orders", user=51, body={"quantity": 2},
+                headers={"Idempotency-Key": "once"})
     assert r.status == 202
     ref = r.json["order_ref"]
     wait_until(lambda: lb.get(f"{API}/flashsale-orders/{ref}", user=51).json["status"]

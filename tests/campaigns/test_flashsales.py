@@ -54,10 +54,12 @@ def test_paths_and_idempotency(uc, primary):
     assert again.status == 202 and again.json["order_ref"] == first.json["order_ref"]
     r = lb.post(path, user=21, body={"quantity": 2})
     assert r.status == 409 and r.error_code() == "limit_exceeded"
-    assert lb.post(path, user=21, body={"quantity": 1}).status == 202
+    assert lb.post(path, user=21, body={"quantity": 1},
+                   headers={"Idempotency-Key": "k2"}).status == 202
     r = lb.post(path, user=22, body={"quantity": 2})
     assert r.status == 410 and r.error_code() == "sold_out"
-    assert lb.post(path, user=22, body={"quantity": 1}).status == 202
+    assert lb.post(path, user=22, body={"quantity": 1},
+                   headers={"Idempotency-Key": "k3"}).status == 202
 
     ref = first.json["order_ref"]
     r = lb.get(f"{API}/flashsale-orders/{ref}", user=22)

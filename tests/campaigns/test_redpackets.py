@@ -95,9 +95,10 @@ def test_storm_500_packets_1500_users_twice(uc, stack, primary):
             else:
                 assert status == 410 and body["error"]["code"] == "sold_out", (user, status, body)
         assert len(amounts) <= 1, (user, answers)  # nobody twice, repeats say the same
+        # (A grab answered 503 after the shard decided it, then retried,
+        # reads already_grabbed: so at most one fresh answer, maybe none.)
         assert fresh <= 1, (user, answers)
         if amounts:
-            assert fresh == 1, (user, answers)
             granted[user] = amounts.pop()
     assert len(granted) == 500
     assert sum(granted.values()) == total
