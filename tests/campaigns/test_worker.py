@@ -49,3 +49,38 @@ def test_streams_are_trimmed_once_acknowledged(uc, stack):
                 return False
         return True
     wait_until(trimmed, 30, "rp:stream trimmed to its last delivered entry")
+
+
+def test_a_second_worker_drains_and_exits_0_on_sigterm(stack, tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from ucenter_support import own_server_env
+    from surge_http import free_port
+
+    env = dict(os.environ)
+    env.update(own_server_env(stack))
+    port = free_port()
+    env.update({"SURGE_WORKER_PORT": str(port), "SURGE_WORKER_CONSUMERS": "1"})
+    log = open(tmp_path / "worker.log", "wb")
+    proc = subprocess.Popen([stack.vars["SURGE_BIN"], "worker"], env=env, stdout=log, stderr=log,
+                            stdin=subprocess.DEVNULL)
+    try:
+        def up():
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+        wait_until(up, 20, "the second worker ready")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.close()
+    messages = [json.loads(line).get("msg") for line in (tmp_path / "worker.log").read_text()
+                .splitlines() if line.startswith("{")]
+    assert "worker ready" in messages and "worker stopped" in messages
