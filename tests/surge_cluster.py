@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "cluster"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 COMPONENTS = ["pg-primary", "pg-replica", "redis-0", "redis-1", "app-0", "app-1", "worker-0", "lb"]
-PORT_OFFSETS = {"lb": 0, "app-0": 1, "app-1": 2, "pg-primary": 10, "pg-replica": 11,
+PORT_OFFSETS = {"lb": 0, "app-0": 1, "app-1": 2, "worker-0": 3, "pg-primary": 10, "pg-replica": 11,
                 "redis-0": 20, "redis-1": 21}
 ENV_KEYS = ["SURGE_URL", "SURGE_ADMIN_TOKEN", "SURGE_TOKEN_SECRET", "SURGE_BIN", "SURGE_CONFIG",
             "SURGE_PG_PRIMARY", "SURGE_PG_REPLICA", "SURGE_REDIS"]

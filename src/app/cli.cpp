@@ -16,6 +16,7 @@
 #include "app/config.hpp"
 #include "app/migrate.hpp"
 #include "app/serve.hpp"
+#include "app/worker.hpp"
 #include "catalog/publish.hpp"
 #include "log/log.hpp"
 #include "users/commands.hpp"
@@ -125,6 +126,8 @@ int run_cli(int argc, char** argv) {
   // Reserved so the references add_command returns stay valid while adding.
   commands.reserve(8);
   add_command(root, commands, config_file, "serve", "Run the HTTP API server", serve);
+  add_command(root, commands, config_file, "worker",
+              "Run the queue consumers persisting campaign grabs and orders", worker);
   add_command(root, commands, config_file, "migrate",
               "Apply pending database migrations (idempotent)", migrate);
   add_command(root, commands, config_file, "config",

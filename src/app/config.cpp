@@ -354,6 +354,26 @@ const std::vector<Setting>& settings() {
       row<Kind::duration_s>("publish.retention_s",
                             [](auto& c) -> auto& { return c.publish.retention; },
                             {.min = 1, .max = 30 * kDaySeconds}),
+      row<Kind::string>(
+          "worker.address", [](auto& c) -> auto& { return c.worker.address; }),
+      row<Kind::uint>(
+          "worker.port", [](auto& c) -> auto& { return c.worker.port; }),
+      row<Kind::uint>("worker.threads", [](auto& c) -> auto& { return c.worker.threads; },
+                      {.min = 1, .max = 256}),
+      row<Kind::uint>("worker.consumers", [](auto& c) -> auto& { return c.worker.queue.consumers; },
+                      {.min = 1, .max = 256}),
+      row<Kind::uint>("worker.batch_size",
+                      [](auto& c) -> auto& { return c.worker.queue.batch_size; },
+                      {.min = 1, .max = 10'000}),
+      row<Kind::duration_ms>("worker.claim_idle_ms",
+                             [](auto& c) -> auto& { return c.worker.queue.claim_idle; },
+                             {.min = 100, .max = 3'600'000}),
+      row<Kind::uint>("worker.max_deliveries",
+                      [](auto& c) -> auto& { return c.worker.queue.max_deliveries; },
+                      {.min = 1, .max = 1000}),
+      row<Kind::duration_ms>("worker.poll_interval_ms",
+                             [](auto& c) -> auto& { return c.worker.queue.poll_interval; },
+                             {.min = 1, .max = 10'000}),
   };
   return table;
 }

@@ -82,6 +82,15 @@
 //   [publish]                    # `surge publish` (catalog/publish.hpp)
 //   dir = "var/static"           # the folder the load balancer serves as /static/
 //   retention_s = 600            # superseded versioned files are kept this long
+//   [worker]                     # `surge worker`: its /healthz + /metrics port, worker::Settings
+//   address = "127.0.0.1"
+//   port = 8081                  # 0 = any free port
+//   threads = 2                  # I/O threads carrying the consumers
+//   consumers = 2                # per stream (rp:stream, fs:stream) per shard
+//   batch_size = 200             # entries per read and per transaction
+//   claim_idle_ms = 5000         # pending longer than this: XAUTOCLAIMed by another consumer
+//   max_deliveries = 5           # beyond it an entry goes to <stream>:dead
+//   poll_interval_ms = 20        # sleep after an empty read
 //
 // Environment: the key upper-cased with '.' -> '_' and a SURGE_ prefix:
 // SURGE_SERVER_PORT=9000, SURGE_LOG_LEVEL=debug, SURGE_SERVER_ACCESS_LOG=no.
@@ -111,6 +120,7 @@
 #include "signin/status.hpp"
 #include "users/login_limiter.hpp"
 #include "users/password.hpp"
+#include "worker/consumer.hpp"
 
 namespace surge::app {
 
@@ -151,6 +161,15 @@ struct PublishSettings {
   friend bool operator==(const PublishSettings&, const PublishSettings&) = default;
 };
 
+// `surge worker`: where it answers /healthz, /readyz and /metrics, and its
+// consumers (worker/consumer.hpp).
+struct WorkerSettings {
+  std::string address = "127.0.0.1";
+  unsigned short port = 8081;
+  unsigned threads = 2;
+  worker::Settings queue;
+};
+
 struct Config {
   http::ServerSettings server;
   LogSettings log;
@@ -162,6 +181,7 @@ struct Config {
   ProfileSettings profile;
   signin::Settings signin;
   PublishSettings publish;
+  WorkerSettings worker;
 };
 
 // A setting is missing its file, malformed or out of range. what() names the

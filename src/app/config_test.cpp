@@ -599,6 +599,15 @@ day_end_margin_s = 0
 [publish]
 dir = "/srv/static"
 retention_s = "5m"
+[worker]
+address = "0.0.0.0"
+port = 9091
+threads = 3
+consumers = 4
+batch_size = 50
+claim_idle_ms = "2s"
+max_deliveries = 7
+poll_interval_ms = 5
 )");
   const Config c = load_config(file, fake_env());
   const std::string text = describe(c);
@@ -637,9 +646,18 @@ retention_s = "5m"
   EXPECT_EQ(again.signin.day_end_margin, 0s);
   EXPECT_EQ(again.publish, (PublishSettings{.dir = "/srv/static", .retention = 300s}));
 
+  EXPECT_EQ(again.worker.address, "0.0.0.0");
+  EXPECT_EQ(again.worker.port, 9091);
+  EXPECT_EQ(again.worker.threads, 3U);
+  EXPECT_EQ(again.worker.queue.consumers, 4U);
+  EXPECT_EQ(again.worker.queue.batch_size, 50U);
+  EXPECT_EQ(again.worker.queue.claim_idle, 2000ms);
+  EXPECT_EQ(again.worker.queue.max_deliveries, 7U);
+  EXPECT_EQ(again.worker.queue.poll_interval, 5ms);
+
   // Each section once, in table order.
   for (const char* section : {"[server]", "[log]", "[database]", "[redis]", "[cache]", "[auth]",
-                              "[users]", "[profile]", "[signin]", "[publish]"}) {
+                              "[users]", "[profile]", "[signin]", "[publish]", "[worker]"}) {
     EXPECT_EQ(text.find(section), text.rfind(section)) << section;
     EXPECT_NE(text.find(section), std::string::npos) << section;
   }
@@ -670,6 +688,13 @@ TEST_F(ConfigTest, ModuleSectionsDefaultToTheirStructs) {
   EXPECT_NO_THROW(signin::validate(c.signin));
   EXPECT_EQ(c.publish, PublishSettings{});
   EXPECT_EQ(c.publish.dir, "var/static");
+  const worker::Settings queue;
+  EXPECT_EQ(c.worker.queue.consumers, queue.consumers);
+  EXPECT_EQ(c.worker.queue.batch_size, queue.batch_size);
+  EXPECT_EQ(c.worker.queue.claim_idle, queue.claim_idle);
+  EXPECT_EQ(c.worker.queue.max_deliveries, queue.max_deliveries);
+  EXPECT_EQ(c.worker.queue.poll_interval, queue.poll_interval);
+  EXPECT_EQ(c.worker.port, 8081);
 }
 
 TEST_F(ConfigTest, PublishSection) {
@@ -680,6 +705,20 @@ TEST_F(ConfigTest, PublishSection) {
   EXPECT_NE(env_error_of({{"SURGE_PUBLISH_DIR", ""}}).find("publish.dir"), std::string::npos);
   EXPECT_NE(env_error_of({{"SURGE_PUBLISH_RETENTION_S", "0"}}).find("publish.retention_s"),
             std::string::npos);
+}
+
+TEST_F(ConfigTest, WorkerSectionRanges) {
+  const Config c = load_config(
+      std::nullopt, fake_env({{"SURGE_WORKER_PORT", "0"}, {"SURGE_WORKER_CLAIM_IDLE_MS", "30s"}}));
+  EXPECT_EQ(c.worker.port, 0);
+  EXPECT_EQ(c.worker.queue.claim_idle, 30000ms);
+  EXPECT_NE(env_error_of({{"SURGE_WORKER_CONSUMERS", "0"}}).find("worker.consumers"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_WORKER_BATCH_SIZE", "0"}}).find("worker.batch_size"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_WORKER_CLAIM_IDLE_MS", "10"}}).find("worker.claim_idle_ms"),
+            std::string::npos);
+  EXPECT_NE(env_error_of({{"SURGE_WORKER_PORT", "70000"}}).find("worker.port"), std::string::npos);
 }
 
 TEST_F(ConfigTest, SigninTimeZoneIsCheckedAtLoad) {

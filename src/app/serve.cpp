@@ -8,10 +8,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include "app/data_tier.hpp"
 #include "app/probes.hpp"
 #include "cache/redis_remote_cache.hpp"
 #include "cache/two_level.hpp"
 #include "catalog/products.hpp"
+#include "flashsales/flashsales.hpp"
 #include "http/access_log.hpp"
 #include "http/auth.hpp"
 #include "http/dispatcher.hpp"
@@ -28,6 +30,7 @@
 #include "profile/cache_admin.hpp"
 #include "profile/user_center.hpp"
 #include "redis/shards.hpp"
+#include "redpackets/redpackets.hpp"
 #include "signin/signin.hpp"
 #include "users/accounts.hpp"
 #include "users/token.hpp"
@@ -49,48 +52,6 @@ void build_chain(http::Dispatcher& dispatcher, const Config& config, metrics::Re
   dispatcher.use(std::make_unique<http::AuthMiddleware>(authenticator));
 }
 
-// The data tier of one process. Members are declared in dependency order, so
-// they are destroyed in reverse: caches before the clients they use.
-struct DataTier {
-  std::unique_ptr<pg::Cluster> database;
-  std::unique_ptr<redis::Shards> redis;
-  std::unique_ptr<cache::RedisRemoteCache> remote_cache;
-
-  void start() {
-    if (database) {
-      database->start();
-    }
-    if (redis) {
-      redis->start();
-    }
-  }
-  void stop() {
-    if (redis) {
-      redis->stop();
-    }
-    if (database) {
-      database->stop();
-    }
-  }
-};
-
-DataTier connect_data_tier(const Config& config, std::vector<asio::io_context*> contexts,
-                           metrics::Registry& registry) {
-  DataTier tier;
-  if (!config.database.primary.empty()) {
-    // Blocking, before any I/O thread runs: refuse to serve an old schema.
-    if (const auto pending = pg::check_schema(config.database.primary)) {
-      throw std::runtime_error(*pending);
-    }
-    tier.database = std::make_unique<pg::Cluster>(config.database, contexts, registry);
-  }
-  if (!config.redis.shards.empty()) {
-    tier.redis = std::make_unique<redis::Shards>(config.redis, contexts, registry);
-    tier.remote_cache = std::make_unique<cache::RedisRemoteCache>(*tier.redis);
-  }
-  return tier;
-}
-
 // The business modules of one process. They need the database; without
 // one the server answers only the operational routes.
 struct Modules {
@@ -99,6 +60,8 @@ struct Modules {
   std::unique_ptr<signin::SignIn> signin;
   std::unique_ptr<catalog::Products> products;
   std::unique_ptr<orders::Orders> orders;
+  std::unique_ptr<redpackets::RedPackets> redpackets;
+  std::unique_ptr<flashsales::FlashSales> flashsales;
   std::unique_ptr<profile::CacheAdmin> cache_admin;
 
   void stop() {
@@ -149,6 +112,11 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
                                                     config.signin, registry);
   modules.signin->add_routes(router);
   modules.signin->register_admin_scopes(*modules.cache_admin);
+
+  modules.redpackets = std::make_unique<redpackets::RedPackets>(database, redis, registry);
+  modules.redpackets->add_routes(router);
+  modules.flashsales = std::make_unique<flashsales::FlashSales>(database, redis, registry);
+  modules.flashsales->add_routes(router);
 
   // A new account may have been looked up (and cached as absent) just
   // before: its registration invalidates like any profile write.

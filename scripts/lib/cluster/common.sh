@@ -109,11 +109,12 @@ port_of() {
     lb) echo "$BASE_PORT" ;;
     app-0) echo $((BASE_PORT + 1)) ;;
     app-1) echo $((BASE_PORT + 2)) ;;
+    worker-0) echo $((BASE_PORT + 3)) ;;  # /healthz, /readyz, /metrics of `surge worker`
     pg-primary) echo $((BASE_PORT + 10)) ;;
     pg-replica) echo $((BASE_PORT + 11)) ;;
     redis-0) echo $((BASE_PORT + 20)) ;;
     redis-1) echo $((BASE_PORT + 21)) ;;
-    *) echo "" ;;  # worker-0 listens on nothing
+    *) echo "" ;;
   esac
 }
 

@@ -343,12 +343,11 @@ start_app() {  # COMPONENT
 }
 
 start_worker() {  # COMPONENT
-  local c=$1 pid
-  pid=$(spawn "$c" "$SURGE_BIN" worker --config "$CONFIG")
-  # A worker serves no port: ready once it survived its startup.
-  sleep 1
-  running_pid "$c" >/dev/null || fail_component "$c" "exited during startup"
-  wait_for "$c" "$pid" "still running" is_running "$c"
+  local c=$1 port pid
+  port=$(port_of "$c")
+  pid=$(spawn "$c" env SURGE_WORKER_ADDRESS=127.0.0.1 SURGE_WORKER_PORT="$port" \
+    "$SURGE_BIN" worker --config "$CONFIG")
+  wait_for "$c" "$pid" "GET /healthz = 200 on port $port" app_healthy "$port"
 }
 
 stop_process() {  # COMPONENT PID: SIGTERM, wait (the app's shutdown timeout + margin), SIGKILL

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Red packet grab storm: surge's POST /api/v1/redpackets/{id}/grab (wrk,
+# tokens of 50 000 users) beside redis-benchmark running the same Lua grab
+# script with EVALSHA on the same campaign shard — same durability — and the
+# same at appendfsync everysec, to price `appendfsync always`. After every
+# run: zero-oversell check (granted ≤ count, granted + left = count, one
+# grab per user, sums equal).
+#
+#   scripts/cluster up && bench/grab_storm.sh [--duration 10] [--users 50000]
+#
+# Uses the running local cluster (scripts/cluster env): wrk goes through the
+# load balancer (both app servers), redis-benchmark straight to the shard.
+# Everything stays on 127.0.0.1. The shard's appendfsync is restored on exit.
+set -euo pipefail
+
+DURATION=10
+USERS=50000
+CONNECTIONS=256
+COUNT=200000
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --users) USERS=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    --count) COUNT=$2; shift 2 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "grab_storm: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/.."
+eval "$(scripts/cluster env | sed 's/^/export /')"
+TMP=$(mktemp -d /tmp/surge-grab-storm.XXXXXX)
+SHARD_ADDR=""
+restore() {
+  if [ -n "$SHARD_ADDR" ]; then
+    redis-cli -h "${SHARD_ADDR%:*}" -p "${SHARD_ADDR##*:}" CONFIG SET appendfsync always >/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap restore EXIT
+
+"$SURGE_BIN" token --config "$SURGE_CONFIG" --users "1-$USERS" --ttl 3600 >"$TMP/tokens"
+admin() { curl -sf -H "Authorization: Bearer $SURGE_ADMIN_TOKEN" "$@"; }
+now() { date -u -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ; }
+
+create() {  # → red packet id
+  admin -X POST -H 'Content-Type: application/json' "$SURGE_URL/api/v1/admin/redpackets" \
+    -d "{\"total_cents\":$((COUNT * 100)),\"count\":$COUNT,\"starts_at\":\"$(now -5)\",\"ends_at\":\"$(now 3600)\"}" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+shard_of() {  # ID → host:port of the shard holding rp:{ID}:meta
+  local a
+  for a in ${SURGE_REDIS//,/ }; do
+    if [ "$(redis-cli -h "${a%:*}" -p "${a##*:}" EXISTS "rp:{$1}:meta")" = 1 ]; then
+      echo "$a"
+      return
+    fi
+  done
+  echo "grab_storm: red packet $1 on no shard" >&2
+  exit 1
+}
+
+check() {  # ID ADDR: zero oversell
+  local id=$1 h=${2%:*} p=${2##*:}
+  local granted cents left users sum
+  granted=$(redis-cli -h "$h" -p "$p" HGET "rp:{$id}:meta" granted_count)
+  cents=$(redis-cli -h "$h" -p "$p" HGET "rp:{$id}:meta" granted_cents)
+  left=$(redis-cli -h "$h" -p "$p" LLEN "rp:{$id}:amounts")
+  users=$(redis-cli -h "$h" -p "$p" HLEN "rp:{$id}:grabs")
+  sum=$(redis-cli -h "$h" -p "$p" EVAL "local s=0 for _,v in ipairs(redis.call('HVALS',KEYS[1])) do s=s+tonumber(v) end return s" 1 "rp:{$id}:grabs")
+  if [ "$granted" -le "$COUNT" ] && [ $((granted + left)) = "$COUNT" ] && [ "$users" = "$granted" ] && [ "$sum" = "$cents" ]; then
+    echo "  zero oversell: granted $granted of $COUNT, $left left, $users users, $cents cents: OK"
+  else
+    echo "  OVERSELL CHECK FAILED: granted=$granted left=$left users=$users cents=$cents sum=$sum" >&2
+    exit 1
+  fi
+}
+
+# The grab script as the binary has it (same text → same SHA1).
+/usr/bin/python3 - src/redpackets/hot.cpp >"$TMP/grab.lua" <<'PY'
+import re, sys
+src = open(sys.argv[1]).read()
+sys.stdout.write(re.search(r'kGrab\(R"lua\((.*?)\)lua"\)', src, re.S).group(1))
+PY
+
+run_mode() {  # appendfsync mode
+  local mode=$1 id addr h p sha wrk_rps rb_rps
+  id=$(create)
+  addr=$(shard_of "$id")
+  SHARD_ADDR=$addr
+  h=${addr%:*} p=${addr##*:}
+  redis-cli -h "$h" -p "$p" CONFIG SET appendfsync "$mode" >/dev/null
+  echo "appendfsync $mode: red packet $id (count $COUNT) on shard $addr"
+  TOKENS_FILE="$TMP/tokens" GRAB_PATH="/api/v1/redpackets/$id/grab" \
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s bench/wrk/grab.lua "$SURGE_URL" >"$TMP/wrk.$mode" 2>&1
+  wrk_rps=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.$mode")
+  grep -E "Latency|Non-2xx|Socket errors" "$TMP/wrk.$mode" | sed 's/^/  wrk: /'
+  check "$id" "$addr"
+
+  # redis-benchmark: the same script, same keys layout, random users.
+  local id2
+  id2=$(create)
+  addr=$(shard_of "$id2")
+  h=${addr%:*} p=${addr##*:}
+  redis-cli -h "$h" -p "$p" CONFIG SET appendfsync "$mode" >/dev/null
+  sha=$(redis-cli -h "$h" -p "$p" -x SCRIPT LOAD <"$TMP/grab.lua")
+  local n=$((DURATION * 40000))
+  redis-benchmark -h "$h" -p "$p" -c "$CONNECTIONS" -n "$n" -r "$USERS" -q \
+    EVALSHA "$sha" 4 "rp:{$id2}:meta" "rp:{$id2}:amounts" "rp:{$id2}:grabs" rp:stream __rand_int__ "$id2" \
+    >"$TMP/rb.$mode" 2>&1 || true
+  rb_rps=$(tr '\r' '\n' <"$TMP/rb.$mode" | awk '/requests per second/ {for (i=1;i<=NF;i++) if ($i=="requests") print $(i-1)}' | tail -1)
+  check "$id2" "$addr"
+  local ratio
+  ratio=$(/usr/bin/python3 -c "print(f'{float(\"$wrk_rps\")/float(\"$rb_rps\"):.2f}')")
+  printf '  %-22s %12s req/s\n  %-22s %12s ops/s\n  ratio surge/redis      %12s   (target >= 0.5)\n' \
+    "surge grab (wrk)" "$wrk_rps" "redis-benchmark EVALSHA" "$rb_rps" "$ratio"
+  echo "$mode $wrk_rps $rb_rps $ratio" >>"$TMP/summary"
+}
+
+run_mode always
+run_mode everysec
+echo
+echo "mode      surge_req/s  redis_ops/s  ratio"
+awk '{printf "%-9s %11s  %11s  %5s\n", $1, $2, $3, $4}' "$TMP/summary"

@@ -1,0 +1,279 @@
+// The campaign scripts against a live Redis: the red packet grab and the
+// flash-sale reservation (redpackets/hot.hpp, flashsales/hot.hpp), with
+// their stream entries.
+//
+// Starts its own redis-server (free port, no persistence) unless
+// SURGE_TEST_REDIS="host:port" names one (campaign ids are random per run).
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <signal.h>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include "campaigns/stream.hpp"
+#include "campaigns/time.hpp"
+#include "flashsales/hot.hpp"
+#include "metrics/registry.hpp"
+#include "redis/shards.hpp"
+#include "redpackets/hot.hpp"
+
+namespace surge::campaigns {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+bool accepts(std::uint16_t port) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  return !ec;
+}
+
+class RedisServer {
+ public:
+  RedisServer() {
+    if (const char* env = std::getenv("SURGE_TEST_REDIS"); env != nullptr && *env != '\0') {
+      const std::string list = env;
+      address_ = list.substr(0, list.find(','));
+      return;
+    }
+    std::string pattern =
+        std::filesystem::temp_directory_path() / "surge-campaigns-redistest-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp failed");
+    }
+    dir_ = pattern;
+    const std::uint16_t port = free_port();
+    const std::string port_text = std::to_string(port);
+    const std::string log = dir_ + "/redis.log";
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) {
+      throw std::runtime_error("fork failed");
+    }
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the test
+      if (::getppid() != parent) {
+        ::_exit(127);
+      }
+      ::execl("/usr/bin/redis-server", "redis-server", "--port", port_text.c_str(), "--bind",
+              "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir",
+              dir_.c_str(), "--logfile", log.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!accepts(port)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("redis-server did not start");
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    address_ = "127.0.0.1:" + port_text;
+  }
+  ~RedisServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string address_;
+  std::string dir_;
+  pid_t pid_ = -1;
+};
+
+class CampaignScriptsRedisTest : public ::testing::Test {
+ protected:
+  CampaignScriptsRedisTest()
+      : guard_(asio::make_work_guard(io_)),
+        shards_(redis_settings(server_.address()), {&io_}, registry_) {
+    shards_.start();
+    thread_ = std::thread([this] { io_.run(); });
+    std::mt19937_64 rng(std::random_device{}());
+    id_ = 1'000'000'000 + rng() % 1'000'000'000;
+  }
+  ~CampaignScriptsRedisTest() override {
+    shards_.stop();
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  static redis::Settings redis_settings(const std::string& address) {
+    redis::Settings s;
+    s.shards = {address};
+    return s;
+  }
+  template <typename T>
+  T run(asio::awaitable<T> work) {
+    return asio::co_spawn(io_, std::move(work), asio::use_future).get();
+  }
+  asio::awaitable<bool> preload_rp(std::uint64_t id, redpackets::Meta meta,
+                                   std::vector<std::int64_t> amounts) {
+    co_await redpackets::preload(shards_, id, meta, std::move(amounts));
+    co_return true;
+  }
+  asio::awaitable<bool> preload_fs(std::uint64_t id, flashsales::Meta meta) {
+    co_await flashsales::preload(shards_, id, meta);
+    co_return true;
+  }
+  // The stream's entries whose `field` is `id`.
+  asio::awaitable<std::vector<Entry>> entries(std::string stream, std::string field,
+                                              std::uint64_t id) {
+    const redis::Reply r = co_await shards_.command(0, {"XRANGE", stream, "-", "+"});
+    std::vector<Entry> all = parse_entries(r);
+    std::vector<Entry> out;
+    for (auto& e : all) {
+      if (e.get_int(field) == static_cast<std::int64_t>(id)) {
+        out.push_back(std::move(e));
+      }
+    }
+    co_return out;
+  }
+
+  RedisServer server_;
+  metrics::Registry registry_;
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  redis::Shards shards_;
+  std::thread thread_;
+  std::uint64_t id_ = 0;
+};
+
+using GrabOutcome = redpackets::Grab::Outcome;
+
+TEST_F(CampaignScriptsRedisTest, GrabPopsOncePerUserAndAppendsTheRecord) {
+  const std::int64_t now = now_ms();
+  ASSERT_TRUE(run(preload_rp(id_, {now - 1000, now + 60'000, 2, 7}, {3, 4})));
+  const auto a = run(redpackets::grab(shards_, id_, 11));
+  EXPECT_EQ(a.outcome, GrabOutcome::kGranted);
+  EXPECT_EQ(a.amount_cents, 3);
+  const auto again = run(redpackets::grab(shards_, id_, 11));
+  EXPECT_EQ(again.outcome, GrabOutcome::kAlreadyGrabbed);
+  EXPECT_EQ(again.amount_cents, 3);
+  const auto b = run(redpackets::grab(shards_, id_, 12));
+  EXPECT_EQ(b.outcome, GrabOutcome::kGranted);
+  EXPECT_EQ(b.amount_cents, 4);
+  EXPECT_EQ(run(redpackets::grab(shards_, id_, 13)).outcome, GrabOutcome::kSoldOut);
+  // A granted user still gets the answer after the sell-out.
+  EXPECT_EQ(run(redpackets::grab(shards_, id_, 12)).amount_cents, 4);
+
+  const auto counts = run(redpackets::counts(shards_, id_));
+  ASSERT_TRUE(counts.has_value());
+  EXPECT_EQ(counts->remaining, 0);
+  EXPECT_EQ(counts->granted_count, 2);
+  EXPECT_EQ(counts->granted_cents, 7);
+
+  const auto records = run(entries(std::string(kRedpacketStream), "rp", id_));
+  ASSERT_EQ(records.size(), 2U);
+  EXPECT_EQ(records[0].get_int("user"), 11);
+  EXPECT_EQ(records[0].get_int("amount"), 3);
+  EXPECT_EQ(records[1].get_int("user"), 12);
+  EXPECT_GE(records[1].get_int("at").value_or(0), now - 1000);
+}
+
+TEST_F(CampaignScriptsRedisTest, GrabChecksTheWindowWithTheShardClock) {
+  const std::int64_t now = now_ms();
+  ASSERT_TRUE(run(preload_rp(id_, {now + 60'000, now + 120'000, 1, 1}, {1})));
+  EXPECT_EQ(run(redpackets::grab(shards_, id_, 1)).outcome, GrabOutcome::kNotStarted);
+  ASSERT_TRUE(run(preload_rp(id_ + 1, {now - 2000, now - 1000, 1, 1}, {1})));
+  EXPECT_EQ(run(redpackets::grab(shards_, id_ + 1, 1)).outcome, GrabOutcome::kEnded);
+  EXPECT_EQ(run(redpackets::grab(shards_, id_ + 2, 1)).outcome, GrabOutcome::kUnknown);
+  EXPECT_FALSE(run(redpackets::counts(shards_, id_ + 2)).has_value());
+  EXPECT_TRUE(run(entries(std::string(kRedpacketStream), "rp", id_)).empty());
+}
+
+TEST_F(CampaignScriptsRedisTest, GrabSurvivesScriptFlush) {
+  const std::int64_t now = now_ms();
+  ASSERT_TRUE(run(preload_rp(id_, {now - 1000, now + 60'000, 2, 2}, {1, 1})));
+  EXPECT_EQ(run(redpackets::grab(shards_, id_, 1)).outcome, GrabOutcome::kGranted);
+  run([this]() -> asio::awaitable<bool> {
+    co_await shards_.command(0, {"SCRIPT", "FLUSH"});
+    co_return true;
+  }());
+  EXPECT_EQ(run(redpackets::grab(shards_, id_, 2)).outcome, GrabOutcome::kGranted);
+}
+
+using Res = flashsales::Reservation::Outcome;
+
+TEST_F(CampaignScriptsRedisTest, ReservationChecksStockLimitAndIdempotency) {
+  const std::int64_t now = now_ms();
+  ASSERT_TRUE(run(preload_fs(id_, {now - 1000, now + 60'000, 3, 2, 990, 5})));
+  const auto ref1 = flashsales::make_order_ref(id_);
+  EXPECT_EQ(flashsales::sale_of_ref(ref1), id_);
+  const auto a = run(flashsales::order(shards_, id_, 7, 1, ref1, "k"));
+  EXPECT_EQ(a.outcome, Res::kReserved);
+  EXPECT_EQ(a.order_ref, ref1);
+  const auto repeated =
+      run(flashsales::order(shards_, id_, 7, 1, flashsales::make_order_ref(id_), "k"));
+  EXPECT_EQ(repeated.outcome, Res::kRepeated);
+  EXPECT_EQ(repeated.order_ref, ref1);
+  EXPECT_EQ(run(flashsales::order(shards_, id_, 7, 2, flashsales::make_order_ref(id_), "")).outcome,
+            Res::kLimitExceeded);
+  EXPECT_EQ(run(flashsales::order(shards_, id_, 8, 3, flashsales::make_order_ref(id_), "")).outcome,
+            Res::kSoldOut);
+  EXPECT_EQ(run(flashsales::order(shards_, id_, 8, 2, flashsales::make_order_ref(id_), "")).outcome,
+            Res::kReserved);
+  EXPECT_EQ(run(flashsales::order(shards_, id_, 9, 1, flashsales::make_order_ref(id_), "")).outcome,
+            Res::kSoldOut);
+  const auto counts = run(flashsales::counts(shards_, id_));
+  ASSERT_TRUE(counts.has_value());
+  EXPECT_EQ(counts->remaining, 0);
+  EXPECT_EQ(counts->reserved, 3);
+  EXPECT_EQ(run(flashsales::ref_owner(shards_, id_, ref1)), std::optional<std::uint64_t>(7));
+  EXPECT_FALSE(
+      run(flashsales::ref_owner(shards_, id_, flashsales::make_order_ref(id_))).has_value());
+
+  const auto records = run(entries(std::string(kFlashsaleStream), "fs", id_));
+  ASSERT_EQ(records.size(), 2U);
+  EXPECT_EQ(records[0].get("ref"), std::optional<std::string_view>(ref1));
+  EXPECT_EQ(records[0].get_int("qty"), 1);
+  EXPECT_EQ(records[0].get_int("price"), 990);
+  EXPECT_EQ(records[1].get_int("user"), 8);
+  EXPECT_EQ(records[1].get_int("qty"), 2);
+}
+
+TEST_F(CampaignScriptsRedisTest, ReservationWindow) {
+  const std::int64_t now = now_ms();
+  ASSERT_TRUE(run(preload_fs(id_, {now + 60'000, now + 120'000, 3, 2, 990, 5})));
+  EXPECT_EQ(run(flashsales::order(shards_, id_, 7, 1, flashsales::make_order_ref(id_), "")).outcome,
+            Res::kNotStarted);
+  ASSERT_TRUE(run(preload_fs(id_ + 1, {now - 2000, now - 1000, 3, 2, 990, 5})));
+  EXPECT_EQ(run(flashsales::order(shards_, id_ + 1, 7, 1, flashsales::make_order_ref(id_ + 1), ""))
+                .outcome,
+            Res::kEnded);
+  EXPECT_EQ(run(flashsales::order(shards_, id_ + 2, 7, 1, flashsales::make_order_ref(id_ + 2), ""))
+                .outcome,
+            Res::kUnknown);
+}
+
+}  // namespace
+}  // namespace surge::campaigns

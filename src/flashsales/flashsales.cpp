@@ -1,0 +1,327 @@
+#include "flashsales/flashsales.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include <boost/json.hpp>
+
+#include "campaigns/http_support.hpp"
+#include "campaigns/time.hpp"
+#include "flashsales/hot.hpp"
+#include "http/context.hpp"
+#include "http/error.hpp"
+#include "http/etag.hpp"
+#include "http/json_body.hpp"
+#include "pg/params.hpp"
+
+namespace surge::flashsales {
+
+namespace {
+
+// ===========================================================================
+// SQL
+// ===========================================================================
+
+// No row when the product does not exist.
+constexpr const char* kCreate = R"sql(
+INSERT INTO flashsales (product_id, stock, price_cents, per_user_limit, starts_at, ends_at)
+SELECT p.id, $2::integer, $3::bigint, $4::integer, to_timestamp($5::bigint / 1000.0),
+       to_timestamp($6::bigint / 1000.0)
+FROM products p WHERE p.id = $1::bigint
+RETURNING id
+)sql";
+
+constexpr const char* kGet = R"sql(
+SELECT id, product_id, stock, price_cents, per_user_limit,
+       (extract(epoch FROM starts_at) * 1000)::bigint,
+       (extract(epoch FROM ends_at) * 1000)::bigint
+FROM flashsales WHERE id = $1::bigint
+)sql";
+
+constexpr const char* kPersistedUnits = R"sql(
+SELECT COALESCE(sum(quantity), 0)::bigint FROM flashsale_orders WHERE flashsale_id = $1::bigint
+)sql";
+
+constexpr const char* kOrderStatus = R"sql(
+SELECT user_id, status, order_id FROM flashsale_orders WHERE order_ref = $1::text
+)sql";
+
+constexpr const char* kConfirmed = R"sql(
+SELECT EXISTS (SELECT 1 FROM flashsales WHERE id = $1::bigint),
+       COALESCE(sum(quantity) FILTER (WHERE status = 'confirmed'), 0)::bigint
+FROM flashsale_orders WHERE flashsale_id = $1::bigint
+)sql";
+
+constexpr std::array<const char*, 7> kOutcomeNames = {
+    "reserved", "repeated", "unknown", "not_started", "ended", "sold_out", "limit_exceeded"};
+
+struct Sale {
+  std::int64_t id = 0;
+  std::int64_t product_id = 0;
+  std::int64_t stock = 0;
+  std::int64_t price_cents = 0;
+  std::int64_t per_user_limit = 0;
+  std::int64_t starts_ms = 0;
+  std::int64_t ends_ms = 0;
+};
+
+std::string render(const Sale& s, std::int64_t remaining) {
+  boost::json::object o;
+  o.emplace("id", s.id);
+  o.emplace("product_id", s.product_id);
+  o.emplace("stock", s.stock);
+  o.emplace("remaining", remaining);
+  o.emplace("price_cents", s.price_cents);
+  o.emplace("per_user_limit", s.per_user_limit);
+  o.emplace("starts_at", campaigns::format_rfc3339(s.starts_ms));
+  o.emplace("ends_at", campaigns::format_rfc3339(s.ends_ms));
+  o.emplace("status",
+            campaigns::campaign_status(campaigns::now_ms(), s.starts_ms, s.ends_ms, remaining));
+  return boost::json::serialize(o);
+}
+
+}  // namespace
+
+FlashSales::FlashSales(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry)
+    : db_(db), shards_(shards) {
+  for (std::size_t i = 0; i < orders_.size(); ++i) {
+    orders_[i] =
+        registry.counter("surge_flashsale_orders_total", "Flash-sale order requests by outcome.",
+                         {{"outcome", kOutcomeNames[i]}});
+  }
+}
+
+void FlashSales::add_routes(http::Router& router) {
+  router.add({http::Method::kPost, "/api/v1/admin/flashsales", http::Auth::kAdmin,
+              http::AsyncHandler([this](http::Context& ctx) { return create(ctx); })});
+  router.add({http::Method::kGet, "/api/v1/flashsales/{id}", http::Auth::kNone,
+              http::AsyncHandler([this](http::Context& ctx) { return get(ctx); })});
+  router.add({http::Method::kPost, "/api/v1/flashsales/{id}/orders", http::Auth::kUser,
+              http::AsyncHandler([this](http::Context& ctx) { return order(ctx); })});
+  router.add({http::Method::kGet, "/api/v1/flashsale-orders/{ref}", http::Auth::kUser,
+              http::AsyncHandler([this](http::Context& ctx) { return order_status(ctx); })});
+  router.add({http::Method::kGet, "/api/v1/admin/flashsales/{id}/summary", http::Auth::kAdmin,
+              http::AsyncHandler([this](http::Context& ctx) { return summary(ctx); })});
+}
+
+redis::Shards& FlashSales::shards_or_unavailable() {
+  if (shards_ == nullptr) {
+    throw http::Error::unavailable("no campaign shards configured", std::chrono::seconds(1));
+  }
+  return *shards_;
+}
+
+boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
+  const http::JsonBody body(ctx.request);
+  Sale s;
+  s.product_id = body.required_int("product_id");
+  s.stock = body.required_int("stock");
+  s.price_cents = body.required_int("price_cents");
+  s.per_user_limit = body.required_int("per_user_limit");
+  const auto [starts, ends] = campaigns::window_of(body);
+  s.starts_ms = starts;
+  s.ends_ms = ends;
+  if (s.product_id <= 0) {
+    throw http::Error::not_found("no such product");
+  }
+  if (s.stock < 0 || s.stock > 100'000'000) {
+    throw http::Error::invalid_request("stock", "must be 0..100000000");
+  }
+  if (s.price_cents < 0) {
+    throw http::Error::invalid_request("price_cents", "must be >= 0");
+  }
+  if (s.per_user_limit < 1 || s.per_user_limit > 1'000'000) {
+    throw http::Error::invalid_request("per_user_limit", "must be 1..1000000");
+  }
+  redis::Shards& shards = shards_or_unavailable();
+  try {
+    pg::Params args =
+        pg::params(s.product_id, s.stock, s.price_cents, s.per_user_limit, starts, ends);
+    const pg::Result rows = co_await db_.write(kCreate, std::move(args));
+    if (rows.empty()) {
+      throw http::Error::not_found("no such product");
+    }
+    s.id = rows.get<std::int64_t>(0, 0);
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  try {
+    Meta meta{s.starts_ms, s.ends_ms, s.stock, s.per_user_limit, s.price_cents, s.product_id};
+    co_await preload(shards, static_cast<std::uint64_t>(s.id), meta);
+  } catch (const redis::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  ctx.response.json(http::Status::kCreated, render(s, s.stock));
+}
+
+boost::asio::awaitable<void> FlashSales::get(http::Context& ctx) {
+  const std::uint64_t id = campaigns::path_id(ctx.param("id"));
+  Sale s;
+  try {
+    pg::Result rows = co_await db_.read(kGet, pg::params(id));
+    if (rows.empty()) {
+      rows = co_await db_.read(kGet, pg::params(id), pg::kPrimaryLsn);
+    }
+    if (rows.empty()) {
+      throw http::Error::not_found("no such flash sale");
+    }
+    s = Sale{rows.get<std::int64_t>(0, 0), rows.get<std::int64_t>(0, 1),
+             rows.get<std::int64_t>(0, 2), rows.get<std::int64_t>(0, 3),
+             rows.get<std::int64_t>(0, 4), rows.get<std::int64_t>(0, 5),
+             rows.get<std::int64_t>(0, 6)};
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  std::optional<Counts> live;
+  bool shard_down = shards_ == nullptr;
+  try {
+    if (!shard_down) {
+      live = co_await counts(*shards_, id);
+    }
+  } catch (const redis::Error& e) {
+    if (!e.unavailable()) {
+      throw;
+    }
+    shard_down = true;
+  }
+  std::int64_t remaining = live ? live->remaining : 0;
+  if (shard_down) {
+    // Degraded (DESIGN.md principle 4): the persisted reservations say at
+    // least how much is gone; orders still need the shard and answer 503.
+    try {
+      const pg::Result n = co_await db_.read(kPersistedUnits, pg::params(id), pg::kPrimaryLsn);
+      remaining = std::max<std::int64_t>(0, s.stock - n.get<std::int64_t>(0, 0));
+    } catch (const pg::Error& e) {
+      campaigns::throw_if_unavailable(e);
+      throw;
+    }
+  }
+  http::respond_with_etag(ctx, render(s, remaining));
+}
+
+boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
+  const std::uint64_t id = campaigns::path_id(ctx.param("id"));
+  std::int64_t quantity = 1;
+  if (!ctx.request.body.empty()) {
+    const http::JsonBody body(ctx.request);
+    quantity = body.optional_int("quantity").value_or(1);
+  }
+  if (quantity < 1 || quantity > 1'000'000) {
+    throw http::Error::invalid_request("quantity", "must be 1..1000000");
+  }
+  std::string key(ctx.request.header("Idempotency-Key").value_or(""));
+  if (key.size() > 128) {
+    throw http::Error::invalid_request("Idempotency-Key", "at most 128 characters");
+  }
+  redis::Shards& shards = shards_or_unavailable();
+  Reservation r;
+  try {
+    std::string ref = make_order_ref(id);
+    r = co_await flashsales::order(shards, id, ctx.principal.user_id, quantity, std::move(ref),
+                                   std::move(key));
+  } catch (const redis::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  orders_[static_cast<std::size_t>(r.outcome)].add();
+  switch (r.outcome) {
+    case Reservation::Outcome::kReserved:
+    case Reservation::Outcome::kRepeated: {
+      boost::json::object o;
+      o.emplace("order_ref", r.order_ref);
+      o.emplace("status", "queued");
+      ctx.response.json(http::Status::kAccepted, boost::json::serialize(o));
+      co_return;
+    }
+    case Reservation::Outcome::kNotStarted:
+      throw campaigns::error(http::Status::kForbidden, "not_started",
+                             "the flash sale has not started");
+    case Reservation::Outcome::kEnded:
+      throw campaigns::error(http::Status::kGone, "ended", "the flash sale has ended");
+    case Reservation::Outcome::kSoldOut:
+      throw campaigns::error(http::Status::kGone, "sold_out", "the flash sale is sold out");
+    case Reservation::Outcome::kLimitExceeded:
+      throw campaigns::error(http::Status::kConflict, "limit_exceeded",
+                             "this would exceed the per-user limit of the sale");
+    case Reservation::Outcome::kUnknown:
+      break;
+  }
+  throw http::Error::not_found("no such flash sale");
+}
+
+boost::asio::awaitable<void> FlashSales::order_status(http::Context& ctx) {
+  const std::string ref(ctx.param("ref"));
+  const std::optional<std::uint64_t> sale = sale_of_ref(ref);
+  if (!sale) {
+    throw http::Error::not_found("no such order");
+  }
+  const std::uint64_t user = ctx.principal.user_id;
+  std::string status;
+  std::optional<std::int64_t> order_id;
+  try {
+    const pg::Result rows = co_await db_.read(kOrderStatus, pg::params(ref), pg::kPrimaryLsn);
+    if (!rows.empty()) {
+      if (rows.get<std::uint64_t>(0, 0) != user) {
+        throw http::Error::not_found("no such order");
+      }
+      status = rows.get<std::string>(0, 1);
+      order_id = rows.get<std::optional<std::int64_t>>(0, 2);
+    }
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  if (status.empty()) {
+    std::optional<std::uint64_t> owner;
+    try {
+      owner = co_await ref_owner(shards_or_unavailable(), *sale, ref);
+    } catch (const redis::Error& e) {
+      campaigns::throw_if_unavailable(e);
+      throw;
+    }
+    if (!owner || *owner != user) {
+      throw http::Error::not_found("no such order");
+    }
+    status = "queued";
+  }
+  boost::json::object o;
+  o.emplace("order_ref", ref);
+  o.emplace("status", status);
+  if (order_id) {
+    o.emplace("order_id", *order_id);
+  } else {
+    o.emplace("order_id", nullptr);
+  }
+  ctx.response.json(http::Status::kOk, boost::json::serialize(o));
+}
+
+boost::asio::awaitable<void> FlashSales::summary(http::Context& ctx) {
+  const std::uint64_t id = campaigns::path_id(ctx.param("id"));
+  pg::Result rows;
+  try {
+    rows = co_await db_.read(kConfirmed, pg::params(id), pg::kPrimaryLsn);
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  if (!rows.get<bool>(0, 0)) {
+    throw http::Error::not_found("no such flash sale");
+  }
+  std::optional<Counts> live;
+  try {
+    live = co_await counts(shards_or_unavailable(), id);
+  } catch (const redis::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  boost::json::object o;
+  o.emplace("reserved", live ? live->reserved : 0);
+  o.emplace("confirmed", rows.get<std::int64_t>(0, 1));
+  ctx.response.json(http::Status::kOk, boost::json::serialize(o));
+}
+
+}  // namespace surge::flashsales

@@ -1,0 +1,60 @@
+#pragma once
+
+// Flash sales (API.md §6; DESIGN.md "Flash sales"; hot.hpp for the script).
+//
+//   POST /api/v1/admin/flashsales              kAdmin 201 sale
+//   GET  /api/v1/flashsales/{id}               kNone  200 sale {"id","product_id","stock",
+//                                                     "remaining","price_cents","per_user_limit",
+//                                                     "starts_at","ends_at","status"}
+//   POST /api/v1/flashsales/{id}/orders        kUser  202 {"order_ref","status":"queued"}
+//   GET  /api/v1/flashsale-orders/{order_ref}  kUser  200 {"order_ref","status","order_id"}
+//   GET  /api/v1/admin/flashsales/{id}/summary kAdmin 200 {"reserved","confirmed"}
+//
+// A reservation is decided by one script on the sale's shard and answered
+// 202 at once; `surge worker` turns each stream entry into exactly one order
+// (persist.hpp). An order ref reads "queued" from the shard until its row
+// exists, then the row's status.
+//
+// Idempotency-Key: the same user and key answer the first order_ref again
+// (202) and reserve nothing (decided inside the script).
+//
+// Degradation: GET /flashsales/{id} with the shard down answers from the
+// database (remaining = stock − persisted units, an upper bound).
+//
+// Errors: 400 quantity < 1; 404 unknown sale or ref (also another user's
+// ref); 503 with Retry-After when the shard or the database is unreachable.
+//
+// Thread safety and lifetime: as redpackets::RedPackets.
+
+#include <array>
+#include <cstdint>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "http/router.hpp"
+#include "metrics/registry.hpp"
+#include "pg/cluster.hpp"
+#include "redis/shards.hpp"
+
+namespace surge::flashsales {
+
+class FlashSales {
+ public:
+  FlashSales(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry);
+
+  void add_routes(http::Router& router);
+
+ private:
+  boost::asio::awaitable<void> create(http::Context& ctx);
+  boost::asio::awaitable<void> get(http::Context& ctx);
+  boost::asio::awaitable<void> order(http::Context& ctx);
+  boost::asio::awaitable<void> order_status(http::Context& ctx);
+  boost::asio::awaitable<void> summary(http::Context& ctx);
+  redis::Shards& shards_or_unavailable();
+
+  pg::Cluster& db_;
+  redis::Shards* shards_;
+  std::array<metrics::Counter, 7> orders_;  // by Reservation::Outcome
+};
+
+}  // namespace surge::flashsales

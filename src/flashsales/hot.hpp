@@ -1,0 +1,85 @@
+#pragma once
+
+// The Redis side of a flash sale. Keys of sale 7 live on shards.shard_for(7):
+//
+//   fs:{7}:meta   hash  starts_ms ends_ms stock remaining reserved limit
+//                       price_cents product_id
+//   fs:{7}:users  hash  user id → units reserved by that user
+//   fs:{7}:refs   hash  order_ref → user id (who may read the ref's status)
+//   fs:{7}:idem   hash  "<user id>:<Idempotency-Key>" → order_ref
+//   fs:stream     the shard's reservation stream (campaigns/stream.hpp)
+//
+// order(): ONE Lua script:
+//   1. no meta                          → unknown (404)
+//   2. Idempotency-Key already used     → that order_ref again (202)
+//   3. shard TIME < starts_ms → not_started (403); >= ends_ms → ended (410)
+//   4. remaining < quantity             → sold_out (410)
+//   5. user's units + quantity > limit  → limit_exceeded (409)
+//   6. reserve: remaining -= q, reserved += q, users[user] += q, refs,
+//      idem, XADD fs:stream — all or nothing.
+// Units reserved never exceed stock (remaining never goes below 0) and no
+// user's units exceed the limit: both are decided inside the script.
+//
+// Order refs: "<sale id>-<32 hex digits>" (random, made by the caller), so
+// a ref names its sale's shard.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "redis/shards.hpp"
+
+namespace surge::flashsales {
+
+std::string meta_key(std::uint64_t id);
+std::string users_key(std::uint64_t id);
+std::string refs_key(std::uint64_t id);
+std::string idem_key(std::uint64_t id);
+
+struct Meta {
+  std::int64_t starts_ms = 0;
+  std::int64_t ends_ms = 0;
+  std::int64_t stock = 0;
+  std::int64_t per_user_limit = 1;
+  std::int64_t price_cents = 0;
+  std::int64_t product_id = 0;
+};
+
+boost::asio::awaitable<void> preload(redis::Shards& shards, std::uint64_t id, Meta meta);
+
+struct Reservation {
+  enum class Outcome : unsigned char {
+    kReserved,
+    kRepeated,
+    kUnknown,
+    kNotStarted,
+    kEnded,
+    kSoldOut,
+    kLimitExceeded
+  };
+  Outcome outcome = Outcome::kUnknown;
+  std::string order_ref;  // kReserved, kRepeated
+};
+// idempotency_key "" = none. new_ref is used only when a reservation is made.
+boost::asio::awaitable<Reservation> order(redis::Shards& shards, std::uint64_t id,
+                                          std::uint64_t user_id, std::int64_t quantity,
+                                          std::string new_ref, std::string idempotency_key);
+
+struct Counts {
+  std::int64_t remaining = 0;
+  std::int64_t reserved = 0;
+};
+boost::asio::awaitable<std::optional<Counts>> counts(redis::Shards& shards, std::uint64_t id);
+
+// The user id recorded for a ref (queued or not), nullopt if unknown.
+boost::asio::awaitable<std::optional<std::uint64_t>> ref_owner(redis::Shards& shards,
+                                                               std::uint64_t sale_id,
+                                                               std::string order_ref);
+
+// "<sale>-<32 hex>" and its parse.
+std::string make_order_ref(std::uint64_t sale_id);
+std::optional<std::uint64_t> sale_of_ref(std::string_view order_ref);
+
+}  // namespace surge::flashsales

@@ -1,0 +1,95 @@
+#include "flashsales/persist.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "flashsales/hot.hpp"
+#include "log/log.hpp"
+#include "pg/params.hpp"
+#include "profile/keys.hpp"
+
+namespace surge::flashsales {
+
+namespace {
+
+constexpr const char* kQueue = R"sql(
+INSERT INTO flashsale_orders (order_ref, flashsale_id, user_id, quantity)
+SELECT r.ref, r.fs, r.u, r.q
+FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::integer[]) AS r(ref, fs, u, q)
+ON CONFLICT (order_ref) DO NOTHING
+)sql";
+
+constexpr const char* kConfirm = R"sql(
+WITH q AS MATERIALIZED (
+  SELECT f.order_ref, f.user_id, f.quantity, s.price_cents, s.product_id,
+         nextval(pg_get_serial_sequence('orders', 'id')) AS order_id
+  FROM flashsale_orders f
+  JOIN flashsales s ON s.id = f.flashsale_id
+  WHERE f.order_ref = ANY ($1::text[]) AND f.status = 'queued'
+  FOR UPDATE OF f
+), o AS (
+  INSERT INTO orders (id, user_id, status, total_cents, source)
+  SELECT q.order_id, q.user_id, 'created', q.price_cents * q.quantity, 'flashsale' FROM q
+), i AS (
+  INSERT INTO order_items (order_id, product_id, quantity, price_cents)
+  SELECT q.order_id, q.product_id, q.quantity, q.price_cents FROM q
+)
+UPDATE flashsale_orders f SET order_id = q.order_id, status = 'confirmed'
+FROM q WHERE f.order_ref = q.order_ref AND f.status = 'queued'
+RETURNING f.user_id
+)sql";
+
+}  // namespace
+
+OrderSink::OrderSink(pg::Cluster& db, redis::Shards& shards, metrics::Registry& registry)
+    : db_(db),
+      shards_(shards),
+      confirmed_(registry.counter("surge_flashsale_orders_confirmed_total",
+                                  "Flash-sale reservations turned into orders.")),
+      cache_errors_(registry.counter("surge_flashsale_cache_errors_total",
+                                     "Failed deletes of a buyer's cached order list page 1.")) {}
+
+std::string_view OrderSink::stream() const {
+  return campaigns::kFlashsaleStream;
+}
+
+bool OrderSink::well_formed(const campaigns::Entry& e) const {
+  const auto fs = e.get_int("fs");
+  const auto user = e.get_int("user");
+  const auto qty = e.get_int("qty");
+  const auto ref = e.get("ref");
+  return fs && *fs > 0 && user && *user > 0 && qty && *qty > 0 && *qty <= 1'000'000 && ref &&
+         sale_of_ref(*ref) == static_cast<std::uint64_t>(*fs);
+}
+
+boost::asio::awaitable<void> OrderSink::persist(std::vector<campaigns::Entry> entries) {
+  std::vector<std::string> refs;
+  std::vector<std::int64_t> sales;
+  std::vector<std::int64_t> users;
+  std::vector<std::int64_t> quantities;
+  for (const auto& e : entries) {
+    refs.emplace_back(*e.get("ref"));
+    sales.push_back(*e.get_int("fs"));
+    users.push_back(*e.get_int("user"));
+    quantities.push_back(*e.get_int("qty"));
+  }
+  pg::Statement queue(kQueue, pg::params(pg::array(refs), pg::array(sales), pg::array(users),
+                                         pg::array(quantities)));
+  pg::Statement confirm(kConfirm, pg::params(pg::array(refs)));
+  const pg::WriteResult written = co_await db_.transaction(std::move(queue), std::move(confirm));
+  confirmed_.add(written.results.size() == 2 ? written.results[1].rows() : 0);
+
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  for (const std::int64_t user : users) {
+    const auto id = static_cast<std::uint64_t>(user);
+    const std::string key = profile::user_key(id, ":orders:page1");
+    try {
+      co_await shards_.command(shards_.shard_for(id), {"DEL", key});
+    } catch (const redis::Error& e) {
+      cache_errors_.add();
+    }
+  }
+}
+
+}  // namespace surge::flashsales

@@ -1,0 +1,41 @@
+#pragma once
+
+// The flash-sale stream's sink (worker/consumer.hpp): a batch of
+// reservations becomes orders in ONE transaction of two statements:
+//   1. INSERT INTO flashsale_orders (order_ref, ...) ... ON CONFLICT DO NOTHING
+//      (status 'queued'; the primary key order_ref makes redelivery harmless)
+//   2. for the batch's refs still 'queued' (locked FOR UPDATE, so two
+//      consumers holding the same entry cannot both convert it): draw order
+//      ids, INSERT orders (source 'flashsale', total = sale price × units)
+//      and one order_items row at the sale price, and UPDATE
+//      flashsale_orders SET order_id, status = 'confirmed' — conditional on
+//      status = 'queued'.
+// After the commit, each buyer's cached order list page 1
+// (profile::user_key(user, ":orders:page1"), on the buyer's shard) is
+// deleted, for every entry of the batch (also ones confirmed by an earlier
+// delivery whose delete may not have happened). A failed delete is counted
+// and logged: the page then lives until its TTL.
+//
+// Entry: fs <sale id> user <id> qty <units> ref <order_ref> ... (hot.hpp).
+
+#include "pg/cluster.hpp"
+#include "redis/shards.hpp"
+#include "worker/consumer.hpp"
+
+namespace surge::flashsales {
+
+class OrderSink : public worker::Sink {
+ public:
+  OrderSink(pg::Cluster& db, redis::Shards& shards, metrics::Registry& registry);
+  std::string_view stream() const override;
+  bool well_formed(const campaigns::Entry& entry) const override;
+  boost::asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) override;
+
+ private:
+  pg::Cluster& db_;
+  redis::Shards& shards_;
+  metrics::Counter confirmed_;
+  metrics::Counter cache_errors_;
+};
+
+}  // namespace surge::flashsales

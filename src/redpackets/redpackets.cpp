@@ -1,0 +1,293 @@
+#include "redpackets/redpackets.hpp"
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "campaigns/http_support.hpp"
+#include "campaigns/time.hpp"
+#include "http/context.hpp"
+#include "http/error.hpp"
+#include "http/etag.hpp"
+#include "http/json_body.hpp"
+#include "pg/params.hpp"
+#include "redpackets/hot.hpp"
+#include "redpackets/split.hpp"
+
+namespace surge::redpackets {
+
+namespace {
+
+// ===========================================================================
+// SQL
+// ===========================================================================
+
+// $1 total, $2 count, $3 starts ms, $4 ends ms, $5 the amounts (bigint[]).
+constexpr const char* kCreate = R"sql(
+WITH rp AS (
+  INSERT INTO redpackets (total_cents, count, starts_at, ends_at)
+  VALUES ($1::bigint, $2::integer, to_timestamp($3::bigint / 1000.0),
+          to_timestamp($4::bigint / 1000.0))
+  RETURNING id
+), amounts AS (
+  INSERT INTO redpacket_amounts (redpacket_id, seq, amount_cents)
+  SELECT rp.id, (s.ord - 1)::integer, s.amount
+  FROM rp, unnest($5::bigint[]) WITH ORDINALITY AS s(amount, ord)
+)
+SELECT id FROM rp
+)sql";
+
+constexpr const char* kGet = R"sql(
+SELECT id, count, total_cents,
+       (extract(epoch FROM starts_at) * 1000)::bigint AS starts_ms,
+       (extract(epoch FROM ends_at) * 1000)::bigint AS ends_ms
+FROM redpackets WHERE id = $1::bigint
+)sql";
+
+constexpr const char* kPersistedCount = R"sql(
+SELECT count(*) FROM redpacket_grabs WHERE redpacket_id = $1::bigint
+)sql";
+
+constexpr const char* kMine = R"sql(
+SELECT redpacket_id, amount_cents, (extract(epoch FROM grabbed_at) * 1000)::bigint
+FROM redpacket_grabs WHERE user_id = $1::bigint
+ORDER BY grabbed_at DESC, redpacket_id DESC
+LIMIT 100
+)sql";
+
+constexpr const char* kPersisted = R"sql(
+SELECT EXISTS (SELECT 1 FROM redpackets WHERE id = $1::bigint),
+       count(*), COALESCE(sum(amount_cents), 0)::bigint
+FROM redpacket_grabs WHERE redpacket_id = $1::bigint
+)sql";
+
+// Grab::Outcome → label.
+constexpr std::array<const char*, 6> kOutcomeNames = {"granted",     "already_grabbed", "unknown",
+                                                      "not_started", "ended",           "sold_out"};
+
+std::mt19937_64& thread_rng() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return rng;
+}
+
+struct Row {
+  std::int64_t id = 0;
+  std::int64_t count = 0;
+  std::int64_t total_cents = 0;
+  std::int64_t starts_ms = 0;
+  std::int64_t ends_ms = 0;
+};
+
+}  // namespace
+
+RedPackets::RedPackets(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry)
+    : db_(db), shards_(shards) {
+  for (std::size_t i = 0; i < grabs_.size(); ++i) {
+    grabs_[i] = registry.counter("surge_redpacket_grabs_total", "Red packet grabs by outcome.",
+                                 {{"outcome", kOutcomeNames[i]}});
+  }
+}
+
+void RedPackets::add_routes(http::Router& router) {
+  router.add({http::Method::kPost, "/api/v1/admin/redpackets", http::Auth::kAdmin,
+              http::AsyncHandler([this](http::Context& ctx) { return create(ctx); })});
+  router.add({http::Method::kGet, "/api/v1/redpackets/{id}", http::Auth::kNone,
+              http::AsyncHandler([this](http::Context& ctx) { return get(ctx); })});
+  router.add({http::Method::kPost, "/api/v1/redpackets/{id}/grab", http::Auth::kUser,
+              http::AsyncHandler([this](http::Context& ctx) { return grab(ctx); })});
+  router.add({http::Method::kGet, "/api/v1/me/redpackets", http::Auth::kUser,
+              http::AsyncHandler([this](http::Context& ctx) { return mine(ctx); })});
+  router.add({http::Method::kGet, "/api/v1/admin/redpackets/{id}/summary", http::Auth::kAdmin,
+              http::AsyncHandler([this](http::Context& ctx) { return summary(ctx); })});
+}
+
+redis::Shards& RedPackets::shards_or_unavailable() {
+  if (shards_ == nullptr) {
+    throw http::Error::unavailable("no campaign shards configured", std::chrono::seconds(1));
+  }
+  return *shards_;
+}
+
+boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
+  const http::JsonBody body(ctx.request);
+  const std::int64_t total = body.required_int("total_cents");
+  const std::int64_t count = body.required_int("count");
+  const auto [starts, ends] = campaigns::window_of(body);
+  if (count < 1 || count > 1'000'000) {
+    throw http::Error::invalid_request("count", "must be 1..1000000");
+  }
+  if (total < count) {
+    throw http::Error::invalid_request("total_cents", "must be at least count (1 cent each)");
+  }
+  redis::Shards& shards = shards_or_unavailable();
+  std::vector<std::int64_t> amounts = split(total, count, thread_rng());
+
+  std::uint64_t id = 0;
+  try {
+    pg::Params args = pg::params(total, count, starts, ends, pg::array(amounts));
+    const pg::Result rows = co_await db_.write(kCreate, std::move(args));
+    id = rows.get<std::uint64_t>(0, 0);
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  try {
+    Meta meta{starts, ends, count, total};
+    co_await preload(shards, id, meta, std::move(amounts));
+  } catch (const redis::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  boost::json::object o;
+  o.emplace("id", id);
+  o.emplace("count", count);
+  o.emplace("remaining", count);
+  o.emplace("total_cents", total);
+  o.emplace("starts_at", campaigns::format_rfc3339(starts));
+  o.emplace("ends_at", campaigns::format_rfc3339(ends));
+  o.emplace("status", campaigns::campaign_status(campaigns::now_ms(), starts, ends, count));
+  ctx.response.json(http::Status::kCreated, boost::json::serialize(o));
+}
+
+boost::asio::awaitable<void> RedPackets::get(http::Context& ctx) {
+  const std::uint64_t id = campaigns::path_id(ctx.param("id"));
+  Row row;
+  try {
+    pg::Result rows = co_await db_.read(kGet, pg::params(id));
+    if (rows.empty()) {
+      // Just created, the replica may not have it yet.
+      rows = co_await db_.read(kGet, pg::params(id), pg::kPrimaryLsn);
+    }
+    if (rows.empty()) {
+      throw http::Error::not_found("no such red packet");
+    }
+    row = Row{rows.get<std::int64_t>(0, 0), rows.get<std::int64_t>(0, 1),
+              rows.get<std::int64_t>(0, 2), rows.get<std::int64_t>(0, 3),
+              rows.get<std::int64_t>(0, 4)};
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  std::optional<Counts> live;
+  bool shard_down = shards_ == nullptr;
+  try {
+    if (!shard_down) {
+      live = co_await counts(*shards_, id);
+    }
+  } catch (const redis::Error& e) {
+    if (!e.unavailable()) {
+      throw;
+    }
+    shard_down = true;
+  }
+  std::int64_t remaining = live ? live->remaining : 0;
+  if (shard_down) {
+    // Degraded (DESIGN.md principle 4): the persisted grabs say at least
+    // how many are gone; grabs still need the shard and answer 503.
+    try {
+      const pg::Result n = co_await db_.read(kPersistedCount, pg::params(id), pg::kPrimaryLsn);
+      remaining = std::max<std::int64_t>(0, row.count - n.get<std::int64_t>(0, 0));
+    } catch (const pg::Error& e) {
+      campaigns::throw_if_unavailable(e);
+      throw;
+    }
+  }
+  boost::json::object o;
+  o.emplace("id", row.id);
+  o.emplace("count", row.count);
+  o.emplace("remaining", remaining);
+  o.emplace("total_cents", row.total_cents);
+  o.emplace("starts_at", campaigns::format_rfc3339(row.starts_ms));
+  o.emplace("ends_at", campaigns::format_rfc3339(row.ends_ms));
+  o.emplace("status",
+            campaigns::campaign_status(campaigns::now_ms(), row.starts_ms, row.ends_ms, remaining));
+  http::respond_with_etag(ctx, boost::json::serialize(o));
+}
+
+boost::asio::awaitable<void> RedPackets::grab(http::Context& ctx) {
+  const std::uint64_t id = campaigns::path_id(ctx.param("id"));
+  redis::Shards& shards = shards_or_unavailable();
+  Grab g;
+  try {
+    g = co_await redpackets::grab(shards, id, ctx.principal.user_id);
+  } catch (const redis::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  grabs_[static_cast<std::size_t>(g.outcome)].add();
+  switch (g.outcome) {
+    case Grab::Outcome::kGranted:
+    case Grab::Outcome::kAlreadyGrabbed: {
+      boost::json::object o;
+      o.emplace("amount_cents", g.amount_cents);
+      o.emplace("already_grabbed", g.outcome == Grab::Outcome::kAlreadyGrabbed);
+      ctx.response.json(http::Status::kOk, boost::json::serialize(o));
+      co_return;
+    }
+    case Grab::Outcome::kNotStarted:
+      throw campaigns::error(http::Status::kForbidden, "not_started",
+                             "the red packet has not started");
+    case Grab::Outcome::kEnded:
+      throw campaigns::error(http::Status::kGone, "ended", "the red packet has ended");
+    case Grab::Outcome::kSoldOut:
+      throw campaigns::error(http::Status::kGone, "sold_out", "every packet has been taken");
+    case Grab::Outcome::kUnknown:
+      break;
+  }
+  throw http::Error::not_found("no such red packet");
+}
+
+boost::asio::awaitable<void> RedPackets::mine(http::Context& ctx) {
+  pg::Result rows;
+  try {
+    rows = co_await db_.read(kMine, pg::params(ctx.principal.user_id));
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  boost::json::array grabs;
+  grabs.reserve(rows.rows());
+  for (std::size_t i = 0; i < rows.rows(); ++i) {
+    boost::json::object g;
+    g.emplace("redpacket_id", rows.get<std::int64_t>(i, 0));
+    g.emplace("amount_cents", rows.get<std::int64_t>(i, 1));
+    g.emplace("grabbed_at", campaigns::format_rfc3339(rows.get<std::int64_t>(i, 2)));
+    grabs.push_back(std::move(g));
+  }
+  boost::json::object o;
+  o.emplace("grabs", std::move(grabs));
+  ctx.response.json(http::Status::kOk, boost::json::serialize(o));
+}
+
+boost::asio::awaitable<void> RedPackets::summary(http::Context& ctx) {
+  const std::uint64_t id = campaigns::path_id(ctx.param("id"));
+  pg::Result rows;
+  try {
+    rows = co_await db_.read(kPersisted, pg::params(id), pg::kPrimaryLsn);
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  if (!rows.get<bool>(0, 0)) {
+    throw http::Error::not_found("no such red packet");
+  }
+  std::optional<Counts> live;
+  try {
+    live = co_await counts(shards_or_unavailable(), id);
+  } catch (const redis::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  boost::json::object o;
+  o.emplace("granted_count", live ? live->granted_count : 0);
+  o.emplace("granted_cents", live ? live->granted_cents : 0);
+  o.emplace("persisted_count", rows.get<std::int64_t>(0, 1));
+  o.emplace("persisted_cents", rows.get<std::int64_t>(0, 2));
+  ctx.response.json(http::Status::kOk, boost::json::serialize(o));
+}
+
+}  // namespace surge::redpackets

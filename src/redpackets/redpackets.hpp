@@ -1,0 +1,66 @@
+#pragma once
+
+// Red packets (API.md §5; DESIGN.md "Red packets"; README.md beside this file).
+//
+//   POST /api/v1/admin/redpackets              kAdmin 201 {"id","count","total_cents",
+//                                                          "starts_at","ends_at","status"}
+//   GET  /api/v1/redpackets/{id}               kNone  200 {"id","count","remaining",
+//                                                          "total_cents","starts_at","ends_at","status"}
+//   POST /api/v1/redpackets/{id}/grab          kUser  200 {"amount_cents","already_grabbed"}
+//   GET  /api/v1/me/redpackets                 kUser  200 {"grabs":[...]} (persisted, newest
+//                                                          100, from a replica)
+//   GET  /api/v1/admin/redpackets/{id}/summary kAdmin 200 {"granted_count","granted_cents",
+//                                                          "persisted_count","persisted_cents"}
+//
+// Creation: split (split.hpp), one primary statement inserting the red
+// packet and its amounts, then the preload of the campaign's shard
+// (hot.hpp). A grab is one Lua script on that shard, answered without the
+// database; `surge worker` persists the stream (worker/).
+//
+// Degradation: GET /redpackets/{id} with the shard down answers from the
+// database (remaining = count − persisted grabs, an upper bound).
+//
+// Errors: shard unreachable → 503 unavailable, Retry-After 1 (the grab is
+// then not decided: never oversold). Creation whose preload fails → 503 (the
+// row exists in the database but the campaign is not grabbable; create
+// again). Database unreachable → 503.
+//
+// Metrics: surge_redpacket_grabs_total{outcome}.
+//
+// Thread safety: add_routes() before the server starts; everything else on
+// the I/O threads. Lifetime: Cluster, Shards and Registry outlive it.
+
+#include <array>
+#include <cstdint>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "http/router.hpp"
+#include "metrics/registry.hpp"
+#include "pg/cluster.hpp"
+#include "redis/shards.hpp"
+
+namespace surge::redpackets {
+
+class RedPackets {
+ public:
+  // shards may be null (no Redis): every route that needs it answers 503.
+  RedPackets(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry);
+
+  void add_routes(http::Router& router);
+
+ private:
+  boost::asio::awaitable<void> create(http::Context& ctx);
+  boost::asio::awaitable<void> get(http::Context& ctx);
+  boost::asio::awaitable<void> grab(http::Context& ctx);
+  boost::asio::awaitable<void> mine(http::Context& ctx);
+  boost::asio::awaitable<void> summary(http::Context& ctx);
+  redis::Shards& shards_or_unavailable();
+
+  pg::Cluster& db_;
+  redis::Shards* shards_;
+  // Indexed by Grab::Outcome.
+  std::array<metrics::Counter, 6> grabs_;
+};
+
+}  // namespace surge::redpackets

@@ -1,0 +1,471 @@
+#include "worker/consumer.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <unistd.h>
+#include <utility>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fmt/format.h>
+
+#include "campaigns/time.hpp"
+#include "log/log.hpp"
+
+namespace surge::worker {
+
+namespace asio = boost::asio;
+using campaigns::Entry;
+
+// ===========================================================================
+// Shared state
+// ===========================================================================
+
+struct StreamMetrics {
+  metrics::Counter persisted;
+  metrics::Counter batches;
+  metrics::Counter dead_letters;
+  metrics::Counter claimed;
+  metrics::Counter errors;
+};
+
+struct ShardGauges {
+  metrics::Gauge lag;
+  metrics::Gauge pending;
+  metrics::Gauge depth;
+  metrics::Gauge oldest_age_ms;
+};
+
+struct Consumer {
+  Sink* sink = nullptr;
+  std::size_t shard = 0;
+  std::size_t index = 0;
+  std::string name;
+  std::string stream;
+  std::string dead;
+  StreamMetrics* metrics = nullptr;
+  ShardGauges* gauges = nullptr;
+  asio::io_context* io = nullptr;
+};
+
+struct Pool::Shared {
+  Settings settings;
+  redis::Shards& shards;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> running{0};
+  std::mutex mutex;
+  std::condition_variable exited;
+  std::vector<std::unique_ptr<StreamMetrics>> stream_metrics;
+  std::vector<std::unique_ptr<ShardGauges>> gauges;
+  std::vector<std::shared_ptr<Consumer>> consumers;
+
+  Shared(Settings s, redis::Shards& sh) : settings(s), shards(sh) {}
+};
+
+namespace {
+
+using SharedPtr = std::shared_ptr<Pool::Shared>;
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(d);
+  boost::system::error_code ec;
+  co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// ===========================================================================
+// Redis steps
+// ===========================================================================
+
+asio::awaitable<bool> ensure_group(SharedPtr s, std::shared_ptr<Consumer> c) {
+  try {
+    co_await s->shards.command(c->shard,
+                               {"XGROUP", "CREATE", c->stream, campaigns::kGroup, "0", "MKSTREAM"});
+  } catch (const redis::ServerError& e) {
+    if (e.prefix() != "BUSYGROUP") {
+      log::warn("worker: XGROUP CREATE failed", {{"stream", c->stream}, {"error", e.what()}});
+      co_return false;
+    }
+  } catch (const redis::Error& e) {
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> ack(SharedPtr s, std::shared_ptr<Consumer> c, std::vector<std::string> ids) {
+  if (ids.empty()) {
+    co_return;
+  }
+  std::vector<std::string> args{"XACK", c->stream, std::string(campaigns::kGroup)};
+  args.insert(args.end(), ids.begin(), ids.end());
+  redis::Command command(args);
+  co_await s->shards.command(c->shard, std::move(command));
+}
+
+// Appends the entry to the dead-letter stream, then XACKs it (in this
+// order: a crash in between leaves a duplicate dead letter, never a loss).
+asio::awaitable<void> dead_letter(SharedPtr s, std::shared_ptr<Consumer> c, Entry entry,
+                                  std::string reason, std::int64_t deliveries) {
+  std::vector<std::string> args{"XADD", c->dead, "*"};
+  for (const auto& [k, v] : entry.fields) {
+    args.push_back(k);
+    args.push_back(v);
+  }
+  args.emplace_back("source_id");
+  args.push_back(entry.id);
+  args.emplace_back("deliveries");
+  args.push_back(std::to_string(deliveries));
+  args.emplace_back("reason");
+  args.push_back(reason);
+  redis::Command command(args);
+  co_await s->shards.command(c->shard, std::move(command));
+  std::vector<std::string> ids{entry.id};
+  co_await ack(s, c, std::move(ids));
+  c->metrics->dead_letters.add();
+  log::warn("worker: entry dead-lettered", {{"stream", c->stream},
+                                            {"shard", c->shard},
+                                            {"id", entry.id},
+                                            {"deliveries", deliveries},
+                                            {"reason", reason}});
+}
+
+// Idle entries of any consumer of the group, now ours; those delivered too
+// often are dead-lettered here and left out of the result.
+asio::awaitable<std::vector<Entry>> claim(SharedPtr s, std::shared_ptr<Consumer> c) {
+  const auto idle = static_cast<std::int64_t>(s->settings.claim_idle.count());
+  const auto count = static_cast<std::int64_t>(s->settings.batch_size);
+  redis::Command command("XAUTOCLAIM", c->stream, campaigns::kGroup, c->name, idle, "0-0", "COUNT",
+                         count);
+  const redis::Reply reply = co_await s->shards.command(c->shard, std::move(command));
+  const auto& parts = reply.as_array();
+  if (parts.size() < 2) {
+    co_return std::vector<Entry>{};
+  }
+  std::vector<Entry> entries = campaigns::parse_entries(parts[1]);
+  if (entries.empty()) {
+    co_return entries;
+  }
+  c->metrics->claimed.add(entries.size());
+  // Their delivery counts (they are ours now, so nobody else moves them).
+  redis::Command pending("XPENDING", c->stream, campaigns::kGroup, entries.front().id,
+                         entries.back().id, count, c->name);
+  const redis::Reply counts = co_await s->shards.command(c->shard, std::move(pending));
+  std::vector<std::pair<std::string, std::int64_t>> delivered;
+  for (const redis::Reply& row : counts.as_array()) {
+    const auto& r = row.as_array();
+    if (r.size() >= 4) {
+      delivered.emplace_back(r[0].as_string(), r[3].as_integer());
+    }
+  }
+  std::vector<Entry> keep;
+  for (Entry& e : entries) {
+    std::int64_t n = 0;
+    for (const auto& [id, times] : delivered) {
+      if (id == e.id) {
+        n = times;
+      }
+    }
+    if (n > static_cast<std::int64_t>(s->settings.max_deliveries)) {
+      std::string reason = "delivered too many times";
+      co_await dead_letter(s, c, std::move(e), std::move(reason), n);
+    } else {
+      keep.push_back(std::move(e));
+    }
+  }
+  co_return keep;
+}
+
+asio::awaitable<std::vector<Entry>> read_new(SharedPtr s, std::shared_ptr<Consumer> c) {
+  const auto count = static_cast<std::int64_t>(s->settings.batch_size);
+  redis::Command command("XREADGROUP", "GROUP", campaigns::kGroup, c->name, "COUNT", count,
+                         "STREAMS", c->stream, ">");
+  const redis::Reply reply = co_await s->shards.command(c->shard, std::move(command));
+  co_return campaigns::parse_read(reply);
+}
+
+// Queue gauges and the trim: never past the oldest unacknowledged entry.
+asio::awaitable<void> maintain(SharedPtr s, std::shared_ptr<Consumer> c) {
+  std::vector<redis::Command> commands;
+  commands.emplace_back("XINFO", "GROUPS", c->stream);
+  commands.emplace_back("XPENDING", c->stream, campaigns::kGroup);
+  const std::vector<redis::Reply> replies =
+      co_await s->shards.pipeline(c->shard, std::move(commands));
+  if (replies[0].is_error() || replies[1].is_error()) {
+    co_return;
+  }
+  std::string last_delivered;
+  std::int64_t lag = 0;
+  for (const redis::Reply& group : replies[0].as_array()) {
+    const auto& kv = group.as_array();
+    bool ours = false;
+    std::string last;
+    std::int64_t group_lag = 0;
+    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
+      const std::string& key = kv[i].as_string();
+      if (key == "name") {
+        ours = kv[i + 1].is_string() && kv[i + 1].as_string() == campaigns::kGroup;
+      } else if (key == "last-delivered-id") {
+        last = kv[i + 1].as_string();
+      } else if (key == "lag" && kv[i + 1].is_integer()) {
+        group_lag = kv[i + 1].as_integer();
+      }
+    }
+    if (ours) {
+      last_delivered = last;
+      lag = group_lag;
+    }
+  }
+  const auto& summary = replies[1].as_array();
+  const std::int64_t pending = summary.empty() ? 0 : summary[0].as_integer();
+  std::string oldest;
+  if (pending > 0 && summary.size() > 1 && summary[1].is_string()) {
+    oldest = summary[1].as_string();
+  }
+  c->gauges->lag.set(lag);
+  c->gauges->pending.set(pending);
+  c->gauges->depth.set(lag + pending);
+  std::int64_t age = 0;
+  if (!oldest.empty()) {
+    age = std::max<std::int64_t>(0, campaigns::now_ms() - campaigns::id_ms(oldest).value_or(0));
+  }
+  c->gauges->oldest_age_ms.set(age);
+  const std::string keep_from = oldest.empty() ? last_delivered : oldest;
+  if (!keep_from.empty() && keep_from != "0-0") {
+    // Removes entries with ids < keep_from: all delivered and acknowledged.
+    co_await s->shards.command(c->shard, {"XTRIM", c->stream, "MINID", keep_from});
+  }
+}
+
+// ===========================================================================
+// Persisting
+// ===========================================================================
+
+// Persists the entries (one transaction), acks them. Returns false when the
+// batch failed and the entries stay pending.
+asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
+                                      std::vector<Entry> batch) {
+  std::vector<std::string> ids;
+  ids.reserve(batch.size());
+  for (const Entry& e : batch) {
+    ids.push_back(e.id);
+  }
+  const std::size_t n = batch.size();
+  try {
+    co_await c->sink->persist(std::move(batch));
+  } catch (const std::exception& e) {
+    c->metrics->errors.add();
+    log::warn("worker: batch not persisted",
+              {{"stream", c->stream}, {"shard", c->shard}, {"entries", n}, {"error", e.what()}});
+    co_return false;
+  }
+  co_await ack(s, c, std::move(ids));
+  c->metrics->batches.add();
+  c->metrics->persisted.add(n);
+  co_return true;
+}
+
+asio::awaitable<void> handle(SharedPtr s, std::shared_ptr<Consumer> c, std::vector<Entry> entries) {
+  std::vector<Entry> good;
+  good.reserve(entries.size());
+  for (Entry& e : entries) {
+    if (c->sink->well_formed(e)) {
+      good.push_back(std::move(e));
+    } else {
+      std::string reason = "malformed entry";
+      co_await dead_letter(s, c, std::move(e), std::move(reason), 1);
+    }
+  }
+  if (good.empty()) {
+    co_return;
+  }
+  if (good.size() == 1) {
+    co_await persist_and_ack(s, c, std::move(good));
+    co_return;
+  }
+  std::vector<Entry> copy = good;
+  if (co_await persist_and_ack(s, c, std::move(copy))) {
+    co_return;
+  }
+  // One bad entry must not hold up the others: one by one.
+  for (Entry& e : good) {
+    if (s->stopping.load()) {
+      co_return;  // still pending: claimed back later
+    }
+    std::vector<Entry> one;
+    one.push_back(std::move(e));
+    co_await persist_and_ack(s, c, std::move(one));
+  }
+}
+
+asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
+  const std::chrono::milliseconds claim_every =
+      std::max(s->settings.claim_idle / 2, std::chrono::milliseconds(100));
+  auto next_claim = std::chrono::steady_clock::now();
+  bool grouped = false;
+  int idle_factor = 1;
+  while (!s->stopping.load()) {
+    bool failed = false;
+    try {
+      if (!grouped) {
+        grouped = co_await ensure_group(s, c);
+        if (!grouped) {
+          co_await sleep_for(std::chrono::milliseconds(200));
+          continue;
+        }
+      }
+      std::vector<Entry> entries;
+      if (std::chrono::steady_clock::now() >= next_claim) {
+        next_claim = std::chrono::steady_clock::now() + claim_every;
+        if (c->index == 0) {
+          co_await maintain(s, c);
+        }
+        entries = co_await claim(s, c);
+      }
+      if (entries.empty()) {
+        entries = co_await read_new(s, c);
+      }
+      if (entries.empty()) {
+        // Idle: poll_interval, doubling up to 8x while the stream stays
+        // empty (an idle worker should not cost the shards 50 reads/s each).
+        co_await sleep_for(s->settings.poll_interval * idle_factor);
+        idle_factor = std::min(idle_factor * 2, 8);
+        continue;
+      }
+      idle_factor = 1;
+      co_await handle(s, c, std::move(entries));
+    } catch (const redis::ServerError& e) {
+      failed = true;
+      if (e.prefix() == "NOGROUP") {
+        grouped = false;  // the stream was deleted (shard lost its data): recreate
+      }
+      log::warn("worker: redis error", {{"stream", c->stream}, {"error", e.what()}});
+    } catch (const std::exception& e) {
+      failed = true;
+      log::warn("worker: consumer error",
+                {{"stream", c->stream}, {"shard", c->shard}, {"error", e.what()}});
+    }
+    if (failed) {
+      // Await expressions are not allowed in handlers: back off here.
+      c->metrics->errors.add();
+      co_await sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+}
+
+asio::awaitable<void> run_consumer(SharedPtr s, std::shared_ptr<Consumer> c) {
+  try {
+    co_await consume(s, c);
+  } catch (...) {
+    log::error("worker: consumer ended by an exception", {{"stream", c->stream}});
+  }
+  {
+    std::lock_guard lock(s->mutex);
+    s->running.fetch_sub(1);
+  }
+  s->exited.notify_all();
+}
+
+std::string host_name() {
+  std::array<char, 256> buf{};
+  if (::gethostname(buf.data(), buf.size() - 1) != 0) {
+    return "worker";
+  }
+  return std::string(buf.data());
+}
+
+}  // namespace
+
+// ===========================================================================
+// Pool
+// ===========================================================================
+
+Pool::Pool(Settings settings, redis::Shards& shards, std::vector<Sink*> sinks,
+           std::vector<asio::io_context*> io_per_thread, metrics::Registry& registry)
+    : shared_(std::make_shared<Shared>(settings, shards)) {
+  if (io_per_thread.empty() || settings.consumers == 0 || settings.batch_size == 0) {
+    throw std::invalid_argument("worker::Pool: needs io_contexts, consumers and a batch size");
+  }
+  const std::string prefix = fmt::format("{}:{}", host_name(), ::getpid());
+  std::size_t n = 0;
+  for (Sink* sink : sinks) {
+    const std::string stream(sink->stream());
+    auto& m = *shared_->stream_metrics.emplace_back(std::make_unique<StreamMetrics>());
+    const metrics::Labels labels{{"stream", stream}};
+    m.persisted = registry.counter("surge_queue_persisted_total",
+                                   "Queue entries persisted and acknowledged.", labels);
+    m.batches =
+        registry.counter("surge_queue_batches_total", "Committed consumer batches.", labels);
+    m.dead_letters = registry.counter("surge_queue_dead_letters_total",
+                                      "Queue entries moved to the dead-letter stream.", labels);
+    m.claimed = registry.counter("surge_queue_claimed_total",
+                                 "Idle queue entries taken over with XAUTOCLAIM.", labels);
+    m.errors = registry.counter("surge_queue_errors_total",
+                                "Failed consumer batches and queue errors.", labels);
+    for (std::size_t shard = 0; shard < shards.shard_count(); ++shard) {
+      auto& g = *shared_->gauges.emplace_back(std::make_unique<ShardGauges>());
+      const metrics::Labels sl{{"stream", stream}, {"shard", std::to_string(shard)}};
+      g.lag = registry.gauge("surge_queue_lag_entries",
+                             "Entries not yet delivered to the consumer group.", sl);
+      g.pending = registry.gauge("surge_queue_pending_entries",
+                                 "Entries delivered but not acknowledged.", sl);
+      g.depth = registry.gauge("surge_queue_depth_entries", "Entries not yet persisted.", sl);
+      g.oldest_age_ms =
+          registry.gauge("surge_queue_oldest_pending_age_ms",
+                         "Age of the oldest unacknowledged entry (consumer lag).", sl);
+      for (std::size_t i = 0; i < settings.consumers; ++i) {
+        auto c = std::make_shared<Consumer>();
+        c->sink = sink;
+        c->shard = shard;
+        c->index = i;
+        c->stream = stream;
+        c->dead = campaigns::dead_letter_stream(stream);
+        c->name = fmt::format("{}:{}:{}:{}", prefix, stream, shard, i);
+        c->metrics = &m;
+        c->gauges = &g;
+        c->io = io_per_thread[n++ % io_per_thread.size()];
+        shared_->consumers.push_back(std::move(c));
+      }
+    }
+  }
+}
+
+Pool::~Pool() {
+  stop();
+}
+
+void Pool::start() {
+  for (const auto& c : shared_->consumers) {
+    shared_->running.fetch_add(1);
+    asio::co_spawn(*c->io, run_consumer(shared_, c), asio::detached);
+  }
+}
+
+void Pool::stop() {
+  shared_->stopping.store(true);
+}
+
+bool Pool::wait(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(shared_->mutex);
+  return shared_->exited.wait_for(lock, timeout, [this] { return shared_->running.load() == 0; });
+}
+
+std::size_t Pool::running() const {
+  return shared_->running.load();
+}
+
+Pool::Stats Pool::stats() const {
+  Stats out;
+  out.consumers = shared_->consumers.size();
+  out.running = shared_->running.load();
+  for (const auto& g : shared_->gauges) {
+    out.depth += g->depth.value();
+    out.oldest_pending_age_ms = std::max(out.oldest_pending_age_ms, g->oldest_age_ms.value());
+  }
+  return out;
+}
+
+}  // namespace surge::worker

@@ -1,0 +1,290 @@
+// The worker's consumer pool against a live Redis, with a fake sink (no
+// database): every entry persisted once and acknowledged, malformed entries
+// and entries failing every delivery dead-lettered, a dead consumer's
+// entries claimed back, the stream trimmed, stop() drains.
+//
+// Starts its own redis-server unless SURGE_TEST_REDIS names one (streams
+// then carry a random name per run).
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <set>
+#include <signal.h>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include "campaigns/stream.hpp"
+#include "metrics/registry.hpp"
+#include "redis/shards.hpp"
+#include "worker/consumer.hpp"
+
+namespace surge::worker {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+std::uint16_t free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+bool accepts(std::uint16_t port) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  boost::system::error_code ec;
+  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
+  return !ec;
+}
+
+class RedisServer {
+ public:
+  RedisServer() {
+    if (const char* env = std::getenv("SURGE_TEST_REDIS"); env != nullptr && *env != '\0') {
+      const std::string list = env;
+      address_ = list.substr(0, list.find(','));
+      return;
+    }
+    std::string pattern = std::filesystem::temp_directory_path() / "surge-worker-redistest-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp failed");
+    }
+    dir_ = pattern;
+    const std::uint16_t port = free_port();
+    const std::string port_text = std::to_string(port);
+    const std::string log = dir_ + "/redis.log";
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) {
+      throw std::runtime_error("fork failed");
+    }
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the test
+      if (::getppid() != parent) {
+        ::_exit(127);
+      }
+      ::execl("/usr/bin/redis-server", "redis-server", "--port", port_text.c_str(), "--bind",
+              "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir",
+              dir_.c_str(), "--logfile", log.c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!accepts(port)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        throw std::runtime_error("redis-server did not start");
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    address_ = "127.0.0.1:" + port_text;
+  }
+  ~RedisServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+  const std::string& address() const { return address_; }
+
+ private:
+  std::string address_;
+  std::string dir_;
+  pid_t pid_ = -1;
+};
+
+// Persists entries with a "v" field; one whose v is "fail" fails its batch.
+class FakeSink : public Sink {
+ public:
+  explicit FakeSink(std::string stream) : stream_(std::move(stream)) {}
+  std::string_view stream() const override { return stream_; }
+  bool well_formed(const campaigns::Entry& e) const override { return e.get("v").has_value(); }
+  asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) override {
+    for (const auto& e : entries) {
+      if (e.get("v") == std::optional<std::string_view>("fail")) {
+        std::lock_guard lock(mutex_);
+        ++failures_;
+        throw std::runtime_error("fake sink: refused");
+      }
+    }
+    std::lock_guard lock(mutex_);
+    for (const auto& e : entries) {
+      ++deliveries_;
+      ids_.insert(e.id);
+    }
+    co_return;
+  }
+  std::size_t persisted() {
+    std::lock_guard lock(mutex_);
+    return ids_.size();
+  }
+  std::size_t failures() {
+    std::lock_guard lock(mutex_);
+    return failures_;
+  }
+
+ private:
+  std::string stream_;
+  std::mutex mutex_;
+  std::set<std::string> ids_;
+  std::size_t deliveries_ = 0;
+  std::size_t failures_ = 0;
+};
+
+class WorkerPoolRedisTest : public ::testing::Test {
+ protected:
+  WorkerPoolRedisTest()
+      : guard_(asio::make_work_guard(io_)),
+        shards_(redis_settings(server_.address()), {&io_}, registry_),
+        sink_(random_stream()) {
+    shards_.start();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~WorkerPoolRedisTest() override {
+    if (pool_) {
+      pool_->stop();
+      pool_->wait(5s);
+    }
+    shards_.stop();
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  static redis::Settings redis_settings(const std::string& address) {
+    redis::Settings s;
+    s.shards = {address};
+    return s;
+  }
+  static std::string random_stream() {
+    std::mt19937_64 rng(std::random_device{}());
+    return "test:stream:" + std::to_string(rng());
+  }
+  void start_pool() {
+    Settings s;
+    s.consumers = 2;
+    s.batch_size = 10;
+    s.claim_idle = 300ms;
+    s.max_deliveries = 2;
+    s.poll_interval = 5ms;
+    pool_ = std::make_unique<Pool>(s, shards_, std::vector<Sink*>{&sink_},
+                                   std::vector<asio::io_context*>{&io_}, registry_);
+    pool_->start();
+  }
+  redis::Reply call(std::vector<std::string> args) {
+    return asio::co_spawn(io_, command(std::move(args)), asio::use_future).get();
+  }
+  asio::awaitable<redis::Reply> command(std::vector<std::string> args) {
+    redis::Command c(args);
+    co_return co_await shards_.command(0, std::move(c));
+  }
+  std::string xadd(const std::string& value) {
+    return call({"XADD", std::string(sink_.stream()), "*", "v", value}).as_string();
+  }
+  std::int64_t pending() {
+    return call({"XPENDING", std::string(sink_.stream()), "persist"}).as_array()[0].as_integer();
+  }
+  std::vector<campaigns::Entry> dead() {
+    return campaigns::parse_entries(
+        call({"XRANGE", campaigns::dead_letter_stream(sink_.stream()), "-", "+"}));
+  }
+  template <typename P>
+  bool eventually(P predicate, std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (predicate()) {
+        return true;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return predicate();
+  }
+
+  RedisServer server_;
+  metrics::Registry registry_;
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  redis::Shards shards_;
+  FakeSink sink_;
+  std::unique_ptr<Pool> pool_;
+  std::thread thread_;
+};
+
+TEST_F(WorkerPoolRedisTest, PersistsEveryEntryAcksAndTrims) {
+  start_pool();
+  for (int i = 0; i < 95; ++i) {
+    xadd(std::to_string(i));
+  }
+  ASSERT_TRUE(eventually([&] { return sink_.persisted() == 95; }));
+  ASSERT_TRUE(eventually([&] { return pending() == 0; }));
+  // Trimmed to the last delivered entry: nothing unacknowledged was there.
+  EXPECT_TRUE(eventually([&] {
+    return call({"XLEN", std::string(sink_.stream())}).as_integer() <= 1;
+  }));
+  EXPECT_TRUE(dead().empty());
+  pool_->stop();
+  EXPECT_TRUE(pool_->wait(5s));
+  EXPECT_EQ(pool_->running(), 0U);
+}
+
+TEST_F(WorkerPoolRedisTest, MalformedGoesToTheDeadLetterStreamAtOnce) {
+  start_pool();
+  const std::string bad = call({"XADD", std::string(sink_.stream()), "*", "x", "1"}).as_string();
+  xadd("good");
+  ASSERT_TRUE(eventually([&] { return dead().size() == 1; }));
+  const auto letters = dead();
+  EXPECT_EQ(letters[0].get("source_id"), std::optional<std::string_view>(bad));
+  EXPECT_EQ(letters[0].get("reason"), std::optional<std::string_view>("malformed entry"));
+  EXPECT_TRUE(eventually([&] { return sink_.persisted() == 1 && pending() == 0; }));
+}
+
+TEST_F(WorkerPoolRedisTest, FailingEntryIsRetriedThenDeadLetteredAndDoesNotBlockOthers) {
+  start_pool();
+  const std::string poison = xadd("fail");
+  for (int i = 0; i < 5; ++i) {
+    xadd(std::to_string(i));
+  }
+  // The others get through at once (the batch is retried entry by entry).
+  ASSERT_TRUE(eventually([&] { return sink_.persisted() == 5; }, 3s));
+  ASSERT_TRUE(eventually([&] { return dead().size() == 1; }));
+  const auto letters = dead();
+  EXPECT_EQ(letters[0].get("source_id"), std::optional<std::string_view>(poison));
+  EXPECT_EQ(letters[0].get("reason"), std::optional<std::string_view>("delivered too many times"));
+  EXPECT_GT(letters[0].get_int("deliveries").value_or(0), 2);
+  EXPECT_GE(sink_.failures(), 2U);
+  EXPECT_TRUE(eventually([&] { return pending() == 0; }));
+}
+
+TEST_F(WorkerPoolRedisTest, ADeadConsumersEntriesAreClaimedBack) {
+  const std::string stream(sink_.stream());
+  call({"XGROUP", "CREATE", stream, "persist", "0", "MKSTREAM"});
+  for (int i = 0; i < 7; ++i) {
+    xadd(std::to_string(i));
+  }
+  // "ghost" reads them and dies without acknowledging.
+  const auto taken = campaigns::parse_read(
+      call({"XREADGROUP", "GROUP", "persist", "ghost", "COUNT", "100", "STREAMS", stream, ">"}));
+  ASSERT_EQ(taken.size(), 7U);
+  start_pool();
+  ASSERT_TRUE(eventually([&] { return sink_.persisted() == 7 && pending() == 0; }));
+  EXPECT_TRUE(dead().empty());
+}
+
+}  // namespace
+}  // namespace surge::worker

@@ -1,0 +1,129 @@
+"""Flash sales (API.md §6) against the shared stack: creation, the storm
+(stock 100, limit 1, 600 users x 2 concurrent orders), exactly one order per
+reservation (orders.source = 'flashsale', one order_items row at the sale
+price), order refs, the window / sold-out / limit paths, Idempotency-Key.
+"""
+
+from __future__ import annotations
+
+from campaign_support import Storm, create_flashsale, create_product, rfc3339, wait_until
+from ucenter_support import API, sql
+
+SALE_FIELDS = {"id", "product_id", "stock", "remaining", "price_cents", "per_user_limit",
+               "starts_at", "ends_at", "status"}
+
+
+def test_create_validates_and_404s(uc, primary):
+    lb = uc["lb"]
+    pid = create_product(primary)
+    good = {"product_id": pid, "stock": 5, "price_cents": 100, "per_user_limit": 1,
+            "starts_at": rfc3339(0), "ends_at": rfc3339(60)}
+    for patch, field in [({"per_user_limit": 0}, "per_user_limit"), ({"stock": -1}, "stock"),
+                         ({"ends_at": good["starts_at"]}, "ends_at"),
+                         ({"price_cents": -5}, "price_cents")]:
+        r = lb.post(API + "/admin/flashsales", admin=True, body={**good, **patch})
+        assert r.status == 400 and r.error_code() == "invalid_request", (patch, r.status, r.body)
+        assert field in r.error_message()
+    r = lb.post(API + "/admin/flashsales", admin=True, body={**good, "product_id": 999999999})
+    assert r.status == 404
+    sale = create_flashsale(lb, pid, stock=5, limit=2)
+    r = lb.get(f"{API}/flashsales/{sale['id']}")
+    assert r.status == 200 and set(r.json) >= SALE_FIELDS
+    assert r.json["remaining"] == 5 and r.json["status"] == "active"
+    assert lb.get(f"{API}/flashsales/999999999").status == 404
+    assert lb.post(f"{API}/flashsales/999999999/orders", user=3, body={"quantity": 1}).status == 404
+
+
+def test_paths_and_idempotency(uc, primary):
+    lb = uc["lb"]
+    pid = create_product(primary)
+    later = create_flashsale(lb, pid, stock=5, limit=1, starts_in=3600)
+    r = lb.post(f"{API}/flashsales/{later['id']}/orders", user=21, body={"quantity": 1})
+    assert r.status == 403 and r.error_code() == "not_started"
+    ended = create_flashsale(lb, pid, stock=5, limit=1, starts_in=-2, lasts=1)
+    r = lb.post(f"{API}/flashsales/{ended['id']}/orders", user=21, body={"quantity": 1})
+    assert r.status == 410 and r.error_code() == "ended"
+
+    sale = create_flashsale(lb, pid, stock=3, limit=2, price=777)
+    path = f"{API}/flashsales/{sale['id']}/orders"
+    r = lb.post(path, user=21, body={"quantity": 0})
+    assert r.status == 400
+    first = lb.post(path, user=21, body={"quantity": 1}, headers={"Idempotency-Key": "k1"})
+    assert first.status == 202 and first.json["status"] == "queued"
+    again = lb.post(path, user=21, body={"quantity": 1}, headers={"Idempotency-Key": "k1"})
+    assert again.status == 202 and again.json["order_ref"] == first.json["order_ref"]
+    r = lb.post(path, user=21, body={"quantity": 2})
+    assert r.status == 409 and r.error_code() == "limit_exceeded"
+    assert lb.post(path, user=21, body={"quantity": 1},
+                   headers={"Idempotency-Key": "k2"}).status == 202
+    r = lb.post(path, user=22, body={"quantity": 2})
+    assert r.status == 410 and r.error_code() == "sold_out"
+    assert lb.post(path, user=22, body={"quantity": 1},
+                   headers={"Idempotency-Key": "k3"}).status == 202
+
+    ref = first.json["order_ref"]
+    r = lb.get(f"{API}/flashsale-orders/{ref}", user=22)
+    assert r.status == 404  # another user's
+    assert lb.get(f"{API}/flashsale-orders/nope", user=21).status == 404
+
+    def confirmed():
+        r = lb.get(f"{API}/flashsale-orders/{ref}", user=21)
+        assert r.status == 200 and r.json["order_ref"] == ref
+        return r.json if r.json["status"] == "confirmed" else None
+    status = wait_until(confirmed, 60, "order confirmed")
+    assert isinstance(status["order_id"], int)
+    (total, source, user), = sql(primary, "SELECT total_cents, source, user_id FROM orders "
+                                          "WHERE id = %s", (status["order_id"],))
+    assert (total, source, user) == (777, "flashsale", 21)
+    items = sql(primary, "SELECT product_id, quantity, price_cents FROM order_items "
+                         "WHERE order_id = %s", (status["order_id"],))
+    assert items == [(pid, 1, 777)]
+    s = wait_until(lambda: (lambda b: b if b["confirmed"] == 3 else None)(
+        lb.get(f"{API}/admin/flashsales/{sale['id']}/summary", admin=True).json),
+        60, "3 units confirmed")
+    assert s == {"reserved": 3, "confirmed": 3}
+
+
+def test_storm_stock_100_limit_1_600_users_twice(uc, stack, primary):
+    lb = uc["lb"]
+    pid = create_product(primary)
+    sale = create_flashsale(lb, pid, stock=100, limit=1, price=990)
+    users = list(range(2001 - 600, 2001))
+    results = Storm(stack.url, stack.vars["SURGE_TOKEN_SECRET"],
+                    f"{API}/flashsales/{sale['id']}/orders", users, per_user=2, groups=60,
+                    body={"quantity": 1}).run()
+    refs: dict[int, str] = {}
+    for user, answers in results.items():
+        assert len(answers) == 2, (user, answers)
+        ok = [b for s, b in answers if s == 202]
+        for s, b in answers:
+            if s != 202:
+                assert (s, b["error"]["code"]) in {(410, "sold_out"), (409, "limit_exceeded")}, \
+                    (user, s, b)
+        assert len(ok) <= 1, (user, answers)  # limit 1
+        if ok:
+            refs[user] = ok[0]["order_ref"]
+    assert len(refs) == 100
+
+    def all_confirmed():
+        rows = sql(primary, "SELECT count(*), COALESCE(sum(quantity), 0) FROM flashsale_orders "
+                            "WHERE flashsale_id = %s AND status = 'confirmed'", (sale["id"],))
+        return rows[0][0] == 100
+    wait_until(all_confirmed, 60, "100 confirmed orders")
+    rows = sql(primary, """
+        SELECT f.order_ref, f.user_id, o.user_id, o.source, o.total_cents, i.product_id,
+               i.quantity, i.price_cents
+        FROM flashsale_orders f JOIN orders o ON o.id = f.order_id
+        JOIN order_items i ON i.order_id = o.id
+        WHERE f.flashsale_id = %s""", (sale["id"],))
+    assert len(rows) == 100
+    assert {r[0]: r[1] for r in rows} == {ref: user for user, ref in refs.items()}
+    for _, fu, ou, source, total, product, qty, price in rows:
+        assert fu == ou and source == "flashsale" and total == 990
+        assert (product, qty, price) == (pid, 1, 990)
+    s = lb.get(f"{API}/admin/flashsales/{sale['id']}/summary", admin=True).json
+    assert s == {"reserved": 100, "confirmed": 100}
+    assert lb.get(f"{API}/flashsales/{sale['id']}").json["remaining"] == 0
+    user, ref = next(iter(refs.items()))
+    r = lb.get(f"{API}/flashsale-orders/{ref}", user=user)
+    assert r.status == 200 and r.json["status"] == "confirmed"
