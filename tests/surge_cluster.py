@@ -154,6 +154,8 @@ def start_cluster(seed_users: int = 0) -> Cluster:
     root.chmod(0o755)
     c = Cluster(root, pick_base_port())
     c.env["SURGE_CLUSTER_SEED_USERS"] = str(seed_users)
+    # The worker republishes the static catalog often enough to test it.
+    c.env.setdefault("SURGE_WORKER_PUBLISH_INTERVAL_S", "2")
     c.run("up", timeout=900)  # may build surge first
     return c
 

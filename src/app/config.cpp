@@ -374,6 +374,10 @@ const std::vector<Setting>& settings() {
       row<Kind::duration_ms>("worker.poll_interval_ms",
                              [](auto& c) -> auto& { return c.worker.queue.poll_interval; },
                              {.min = 1, .max = 10'000}),
+      // 0 = the worker does not publish (run `surge publish` yourself).
+      row<Kind::duration_s>("worker.publish_interval_s",
+                            [](auto& c) -> auto& { return c.worker.publish_interval; },
+                            {.min = 0, .max = kDaySeconds}),
   };
   return table;
 }

@@ -91,6 +91,7 @@
 //   claim_idle_ms = 5000         # pending longer than this: XAUTOCLAIMed by another consumer
 //   max_deliveries = 5           # beyond it an entry goes to <stream>:dead
 //   poll_interval_ms = 20        # sleep after an empty read
+//   publish_interval_s = 30      # republish the static catalog into publish.dir; 0 = off
 //
 // Environment: the key upper-cased with '.' -> '_' and a SURGE_ prefix:
 // SURGE_SERVER_PORT=9000, SURGE_LOG_LEVEL=debug, SURGE_SERVER_ACCESS_LOG=no.
@@ -168,6 +169,8 @@ struct WorkerSettings {
   unsigned short port = 8081;
   unsigned threads = 2;
   worker::Settings queue;
+  // `surge publish` on a timer (catalog/publish_timer.hpp); 0 = off.
+  std::chrono::seconds publish_interval{30};
 };
 
 struct Config {

@@ -608,6 +608,7 @@ batch_size = 50
 claim_idle_ms = "2s"
 max_deliveries = 7
 poll_interval_ms = 5
+publish_interval_s = "2m"
 )");
   const Config c = load_config(file, fake_env());
   const std::string text = describe(c);
@@ -654,6 +655,7 @@ poll_interval_ms = 5
   EXPECT_EQ(again.worker.queue.claim_idle, 2000ms);
   EXPECT_EQ(again.worker.queue.max_deliveries, 7U);
   EXPECT_EQ(again.worker.queue.poll_interval, 5ms);
+  EXPECT_EQ(again.worker.publish_interval, 120s);
 
   // Each section once, in table order.
   for (const char* section : {"[server]", "[log]", "[database]", "[redis]", "[cache]", "[auth]",
@@ -695,6 +697,7 @@ TEST_F(ConfigTest, ModuleSectionsDefaultToTheirStructs) {
   EXPECT_EQ(c.worker.queue.max_deliveries, queue.max_deliveries);
   EXPECT_EQ(c.worker.queue.poll_interval, queue.poll_interval);
   EXPECT_EQ(c.worker.port, 8081);
+  EXPECT_EQ(c.worker.publish_interval, 30s);
 }
 
 TEST_F(ConfigTest, PublishSection) {

@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include <boost/asio/io_context.hpp>
@@ -9,6 +10,7 @@
 
 #include "app/data_tier.hpp"
 #include "app/probes.hpp"
+#include "catalog/publish_timer.hpp"
 #include "flashsales/persist.hpp"
 #include "http/dispatcher.hpp"
 #include "http/request_id.hpp"
@@ -48,7 +50,7 @@ int worker(const Config& config) {
 
   DataTier tier = connect_data_tier(config, contexts, registry);
   redpackets::GrabSink grabs(*tier.database);
-  flashsales::OrderSink orders(*tier.database, *tier.redis, registry);
+  flashsales::OrderSink orders(*tier.database, *tier.redis, registry, config.profile.marker_ttl);
   std::vector<worker::Sink*> sinks{&grabs, &orders};
   worker::Pool pool(config.worker.queue, *tier.redis, sinks, contexts, registry);
 
@@ -75,9 +77,22 @@ int worker(const Config& config) {
   dispatcher.use(std::make_unique<http::RequestIdMiddleware>());
   dispatcher.use(std::make_unique<http::RouteMetricsMiddleware>(dispatcher.router(), registry));
 
+  // The static catalog follows admin changes within one interval.
+  std::optional<catalog::PublishTimer> publisher;
+  if (config.worker.publish_interval.count() > 0) {
+    catalog::PublishOptions publish_options;
+    publish_options.database_uri = config.database.primary;
+    publish_options.dir = config.publish.dir;
+    publish_options.retention = config.publish.retention;
+    publisher.emplace(std::move(publish_options), config.worker.publish_interval, registry);
+  }
+
   tier.start();
   server.start();
   pool.start();
+  if (publisher) {
+    publisher->start();
+  }
   log::info("worker ready", {{"address", server_settings.address},
                              {"port", server.port()},
                              {"threads", server.thread_count()},
@@ -97,6 +112,9 @@ int worker(const Config& config) {
   // data tier.
   const int signal = stop_signal.get_future().get();
   log::info("worker shutting down", {{"signal", signal}});
+  if (publisher) {
+    publisher->stop();
+  }
   pool.stop();
   if (!pool.wait(config.server.shutdown_timeout)) {
     log::warn("worker: consumers still busy at the shutdown timeout",

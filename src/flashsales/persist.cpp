@@ -41,9 +41,10 @@ RETURNING f.user_id
 
 }  // namespace
 
-OrderSink::OrderSink(pg::Cluster& db, redis::Shards& shards, metrics::Registry& registry)
+OrderSink::OrderSink(pg::Cluster& db, redis::Shards& shards, metrics::Registry& registry,
+                     std::chrono::seconds marker_ttl)
     : db_(db),
-      shards_(shards),
+      markers_(db, &shards, marker_ttl, registry),
       confirmed_(registry.counter("surge_flashsale_orders_confirmed_total",
                                   "Flash-sale reservations turned into orders.")),
       cache_errors_(registry.counter("surge_flashsale_cache_errors_total",
@@ -83,10 +84,10 @@ boost::asio::awaitable<void> OrderSink::persist(std::vector<campaigns::Entry> en
   users.erase(std::unique(users.begin(), users.end()), users.end());
   for (const std::int64_t user : users) {
     const auto id = static_cast<std::uint64_t>(user);
-    const std::string key = profile::user_key(id, ":orders:page1");
-    try {
-      co_await shards_.command(shards_.shard_for(id), {"DEL", key});
-    } catch (const redis::Error& e) {
+    std::vector<std::string> keys;
+    keys.push_back(profile::user_key(id, ":orders:page1"));
+    const bool marked = co_await markers_.mark(id, written.lsn, std::move(keys));
+    if (!marked) {
       cache_errors_.add();
     }
   }

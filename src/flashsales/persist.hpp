@@ -12,13 +12,20 @@
 //      status = 'queued'.
 // After the commit, each buyer's cached order list page 1
 // (profile::user_key(user, ":orders:page1"), on the buyer's shard) is
-// deleted, for every entry of the batch (also ones confirmed by an earlier
-// delivery whose delete may not have happened). A failed delete is counted
-// and logged: the page then lives until its TTL.
+// deleted by the user's read-your-writes marker script (profile/markers.hpp)
+// with the commit's LSN, for every entry of the batch (also ones confirmed
+// by an earlier delivery whose delete may not have happened). Through the
+// marker, not a bare DEL: a page-1 load that started before the commit
+// then finds the marker moved and does not re-cache its page without the
+// new order, and the buyer's next reads wait for a replica that has the
+// order. A failed update is counted: the page then lives until its TTL.
 //
 // Entry: fs <sale id> user <id> qty <units> ref <order_ref> ... (hot.hpp).
 
+#include <chrono>
+
 #include "pg/cluster.hpp"
+#include "profile/markers.hpp"
 #include "redis/shards.hpp"
 #include "worker/consumer.hpp"
 
@@ -26,14 +33,16 @@ namespace surge::flashsales {
 
 class OrderSink : public worker::Sink {
  public:
-  OrderSink(pg::Cluster& db, redis::Shards& shards, metrics::Registry& registry);
+  // marker_ttl: the user center's profile.marker_ttl (same markers).
+  OrderSink(pg::Cluster& db, redis::Shards& shards, metrics::Registry& registry,
+            std::chrono::seconds marker_ttl = std::chrono::seconds(60));
   std::string_view stream() const override;
   bool well_formed(const campaigns::Entry& entry) const override;
   boost::asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) override;
 
  private:
   pg::Cluster& db_;
-  redis::Shards& shards_;
+  profile::SharedMarkers markers_;
   metrics::Counter confirmed_;
   metrics::Counter cache_errors_;
 };

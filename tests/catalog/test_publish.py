@@ -185,3 +185,23 @@ def test_campaigns_file_lists_the_active_campaigns(uc, stack):
     rp = next(r for r in campaigns["redpackets"] if r["id"] == live_rp)
     assert set(rp) == {"id", "total_cents", "count", "starts_at", "ends_at"}
     assert rp["total_cents"] == 1000 and rp["count"] == 10
+
+
+def test_worker_republishes_after_a_catalog_change(uc, stack):
+    """`surge worker` publishes on a timer (worker.publish_interval_s, 2 s in
+    the test stack): an admin change reaches the manifest without anyone
+    running `surge publish`."""
+    before = manifest(stack)["catalog_version"]
+    new_product(uc["lb"])
+    want = uc["lb"].get("/api/v1/catalog/version").json["version"]
+    assert want != before
+    deadline = time.monotonic() + 20
+    seen = before
+    while time.monotonic() < deadline:
+        seen = manifest(stack)["catalog_version"]
+        if seen == want:
+            break
+        time.sleep(0.2)
+    assert seen == want, "the worker did not republish the changed catalog within 20 s"
+    m = manifest(stack)
+    assert requests.get(f"{stack.url}/static/{m['catalog']}", timeout=10).status_code == 200
