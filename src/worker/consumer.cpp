@@ -7,6 +7,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -50,6 +51,9 @@ struct Consumer {
   StreamMetrics* metrics = nullptr;
   ShardGauges* gauges = nullptr;
   asio::io_context* io = nullptr;
+  // XACKs sent after a commit and not answered yet (persist_and_ack). Only
+  // touched on the consumer's thread.
+  std::size_t acks_in_flight = 0;
 };
 
 struct Pool::Shared {
@@ -244,8 +248,26 @@ asio::awaitable<void> maintain(SharedPtr s, std::shared_ptr<Consumer> c) {
 // Persisting
 // ===========================================================================
 
-// Persists the entries (one transaction), acks them. Returns false when the
-// batch failed and the entries stay pending.
+// The XACK of a committed batch, not awaited by the consumer: it shares a
+// send with the consumer's next XREADGROUP instead of costing a round trip
+// of its own. A lost ack is harmless (the entries stay pending, are claimed
+// again and re-persisted with ON CONFLICT DO NOTHING); consume() waits for
+// the acks in flight before it returns, so a graceful stop leaves none.
+asio::awaitable<void> ack_in_background(SharedPtr s, std::shared_ptr<Consumer> c,
+                                        std::vector<std::string> ids) {
+  try {
+    co_await ack(s, c, std::move(ids));
+  } catch (const std::exception& e) {
+    c->metrics->errors.add();
+    log::warn("worker: ack failed (entries stay pending)",
+              {{"stream", c->stream}, {"shard", c->shard}, {"error", e.what()}});
+  }
+  --c->acks_in_flight;
+}
+
+// Persists the entries (one transaction), then acks them (in the
+// background). Returns false when the batch failed and the entries stay
+// pending.
 asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
                                       std::vector<Entry> batch) {
   std::vector<std::string> ids;
@@ -262,7 +284,8 @@ asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
               {{"stream", c->stream}, {"shard", c->shard}, {"entries", n}, {"error", e.what()}});
     co_return false;
   }
-  co_await ack(s, c, std::move(ids));
+  ++c->acks_in_flight;
+  asio::co_spawn(*c->io, ack_in_background(s, c, std::move(ids)), asio::detached);
   c->metrics->batches.add();
   c->metrics->persisted.add(n);
   co_return true;
@@ -301,12 +324,26 @@ asio::awaitable<void> handle(SharedPtr s, std::shared_ptr<Consumer> c, std::vect
   }
 }
 
+// Handles `entries` while the next batch is read: the database
+// transaction and the XREADGROUP overlap, so a backlog drains at the
+// database's pace rather than at database + Redis round trips per batch.
+asio::awaitable<std::vector<Entry>> handle_and_prefetch(SharedPtr s, std::shared_ptr<Consumer> c,
+                                                        std::vector<Entry> entries) {
+  using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
+  asio::awaitable<void> work = handle(s, c, std::move(entries));
+  asio::awaitable<std::vector<Entry>> next = read_new(s, c);
+  std::vector<Entry> fetched = co_await (std::move(work) && std::move(next));
+  co_return fetched;
+}
+
 asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
   const std::chrono::milliseconds claim_every =
       std::max(s->settings.claim_idle / 2, std::chrono::milliseconds(100));
   auto next_claim = std::chrono::steady_clock::now();
   bool grouped = false;
   int idle_factor = 1;
+  // Read while the previous batch was being persisted (handle_and_prefetch).
+  std::vector<Entry> prefetched;
   while (!s->stopping.load()) {
     bool failed = false;
     try {
@@ -317,8 +354,9 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
           continue;
         }
       }
-      std::vector<Entry> entries;
-      if (std::chrono::steady_clock::now() >= next_claim) {
+      std::vector<Entry> entries = std::move(prefetched);
+      prefetched.clear();
+      if (entries.empty() && std::chrono::steady_clock::now() >= next_claim) {
         next_claim = std::chrono::steady_clock::now() + claim_every;
         if (c->index == 0) {
           co_await maintain(s, c);
@@ -336,7 +374,7 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
         continue;
       }
       idle_factor = 1;
-      co_await handle(s, c, std::move(entries));
+      prefetched = co_await handle_and_prefetch(s, c, std::move(entries));
     } catch (const redis::ServerError& e) {
       failed = true;
       if (e.prefix() == "NOGROUP") {
@@ -353,6 +391,19 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
       c->metrics->errors.add();
       co_await sleep_for(std::chrono::milliseconds(200));
     }
+  }
+  // A graceful stop persists what was already read (else it would wait,
+  // pending, for a claim after the restart).
+  if (!prefetched.empty()) {
+    try {
+      co_await handle(s, c, std::move(prefetched));
+    } catch (const std::exception& e) {
+      log::warn("worker: batch left pending at stop", {{"stream", c->stream}, {"error", e.what()}});
+    }
+  }
+  // Each ack ends within the command timeout, answered or failed.
+  while (c->acks_in_flight > 0) {
+    co_await sleep_for(std::chrono::milliseconds(5));
   }
 }
 

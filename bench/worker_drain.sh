@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The worker's drain rate into PostgreSQL beside a pgbench batched-insert
+# ceiling in the same run (DESIGN.md "Targets": consumer drain >= 0.7x).
+#
+#   scripts/cluster up && bench/worker_drain.sh [--grabs 100000] [--seconds 10]
+#
+# 1. stops worker-0, creates a red packet of --grabs packets and grabs all of
+#    them through the load balancer (wrk, one user per request): the grabs
+#    pile up in the campaign shard's stream;
+# 2. starts worker-0 and times how long until every granted grab is a row of
+#    redpacket_grabs: drain rate = grabs / seconds;
+# 3. pgbench runs the sink's statement shape (one INSERT ... SELECT of
+#    worker.batch_size rows from arrays, ON CONFLICT DO NOTHING, one
+#    transaction) with as many clients as the worker has consumers on that
+#    stream: rows/s = tps x batch size.
+# Then it checks that nothing was lost or doubled: rows = granted, sum of
+# amounts = granted cents.
+set -euo pipefail
+
+GRABS=100000
+SECONDS_PG=10
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --grabs) GRABS=$2; shift 2 ;;
+    --seconds) SECONDS_PG=$2; shift 2 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    *) echo "worker_drain: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+cd "$(dirname "$0")/.."
+eval "$(scripts/cluster env | sed 's/^/export /')"
+TMP=$(mktemp -d /tmp/surge-worker-drain.XXXXXX)
+trap 'rm -rf "$TMP"; scripts/cluster start worker-0 >/dev/null 2>&1 || true' EXIT
+PG_BIN=/usr/lib/postgresql/15/bin
+PGBENCH=$(command -v pgbench || echo "$PG_BIN/pgbench")
+[[ -x $PG_BIN/pgbench ]] && PGBENCH=$PG_BIN/pgbench
+psql_q() { psql -qAt "$SURGE_PG_PRIMARY" -c "$1"; }
+BATCH=$("$SURGE_BIN" config --config "$SURGE_CONFIG" | awk -F' = ' '/^batch_size/ {print $2; exit}')
+CONSUMERS=$("$SURGE_BIN" config --config "$SURGE_CONFIG" | awk -F' = ' '/^consumers/ {print $2; exit}')
+
+admin() { curl -sf -H "Authorization: Bearer $SURGE_ADMIN_TOKEN" "$@"; }
+now() { date -u -d "@$(($(date +%s) + $1))" +%Y-%m-%dT%H:%M:%SZ; }
+create() {  # COUNT → red packet id
+  admin -X POST -H 'Content-Type: application/json' "$SURGE_URL/api/v1/admin/redpackets" \
+    -d "{\"total_cents\":$(($1 * 100)),\"count\":$1,\"starts_at\":\"$(now -5)\",\"ends_at\":\"$(now 3600)\"}" |
+    /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
+}
+
+# --- 1. a backlog ---------------------------------------------------------------
+scripts/cluster stop worker-0 >/dev/null
+"$SURGE_BIN" token --config "$SURGE_CONFIG" --users "1-$GRABS" --ttl 3600 >"$TMP/tokens"
+ID=$(create "$GRABS")
+echo "worker-0 stopped; grabbing all $GRABS packets of red packet $ID through the load balancer ..."
+# One pass over the tokens: each user grabs once; the run ends when sold out.
+TOKENS_FILE="$TMP/tokens" GRAB_PATH="/api/v1/redpackets/$ID/grab" \
+  wrk -t2 -c128 -d120s -s bench/wrk/grab.lua "$SURGE_URL" >"$TMP/wrk.txt" 2>&1 &
+WRK=$!
+while kill -0 "$WRK" 2>/dev/null; do
+  left=$(curl -sf "$SURGE_URL/api/v1/redpackets/$ID" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["remaining"])')
+  [[ "$left" == 0 ]] && break
+  sleep 0.5
+done
+kill "$WRK" 2>/dev/null || true
+wait "$WRK" 2>/dev/null || true
+GRANTED=$(curl -sf -H "Authorization: Bearer $SURGE_ADMIN_TOKEN" "$SURGE_URL/api/v1/admin/redpackets/$ID/summary" |
+  /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["granted_count"], d["granted_cents"])')
+read -r GRANTED_COUNT GRANTED_CENTS <<<"$GRANTED"
+echo "backlog: $GRANTED_COUNT grabs in the stream, $(psql_q "SELECT count(*) FROM redpacket_grabs WHERE redpacket_id = $ID") persisted"
+
+# --- 2. drain -------------------------------------------------------------------
+# Timed from the first persisted row (process start and connection set-up
+# are not the drain) to the last.
+scripts/cluster start worker-0 >/dev/null
+while :; do
+  n0=$(psql_q "SELECT count(*) FROM redpacket_grabs WHERE redpacket_id = $ID")
+  t0=$(date +%s.%N)
+  [[ "$n0" -gt 0 ]] && break
+  sleep 0.02
+done
+while :; do
+  n=$(psql_q "SELECT count(*) FROM redpacket_grabs WHERE redpacket_id = $ID")
+  [[ "$n" -ge "$GRANTED_COUNT" ]] && break
+  sleep 0.05
+done
+t1=$(date +%s.%N)
+DRAIN=$(/usr/bin/python3 -c "print(round(($GRANTED_COUNT - $n0) / ($t1 - $t0)))")
+echo "drain: $((GRANTED_COUNT - n0)) rows in $(/usr/bin/python3 -c "print(round($t1 - $t0, 2))") s = $DRAIN rows/s"
+
+read -r ROWS CENTS <<<"$(psql_q "SELECT count(*), COALESCE(sum(amount_cents), 0) FROM redpacket_grabs WHERE redpacket_id = $ID" | tr '|' ' ')"
+if [[ "$ROWS" == "$GRANTED_COUNT" && "$CENTS" == "$GRANTED_CENTS" ]]; then
+  echo "persisted = granted: $ROWS rows, $CENTS cents: OK"
+else
+  echo "MISMATCH: persisted $ROWS rows / $CENTS cents, granted $GRANTED_COUNT / $GRANTED_CENTS" >&2
+  exit 4
+fi
+
+# --- 3. pgbench ceiling ------------------------------------------------------------
+REF=$(create 1)
+cat >"$TMP/batch.sql" <<SQL
+\\set base random(1, 1000000000)
+INSERT INTO redpacket_grabs (redpacket_id, user_id, amount_cents, grabbed_at)
+SELECT g.rp, g.u, g.a, to_timestamp(g.t / 1000.0)
+FROM unnest(array_fill($REF::bigint, ARRAY[$BATCH]),
+            ARRAY(SELECT :base::bigint * 1000 + i FROM generate_series(1, $BATCH) i),
+            array_fill(1::bigint, ARRAY[$BATCH]),
+            array_fill(1700000000000::bigint, ARRAY[$BATCH])) AS g(rp, u, a, t)
+ON CONFLICT (redpacket_id, user_id) DO NOTHING;
+SQL
+"$PGBENCH" -n -M prepared -c "$CONSUMERS" -j 1 -T "$SECONDS_PG" -f "$TMP/batch.sql" "$SURGE_PG_PRIMARY" >"$TMP/pgbench.txt" 2>&1 ||
+  { cat "$TMP/pgbench.txt" >&2; exit 1; }
+TPS=$(awk '/^tps = / {print $3; exit}' "$TMP/pgbench.txt")
+CEILING=$(/usr/bin/python3 -c "print(round($TPS * $BATCH))")
+psql_q "DELETE FROM redpacket_grabs WHERE redpacket_id = $REF" >/dev/null
+echo "pgbench: $CONSUMERS clients, $BATCH-row batches: $TPS tps = $CEILING rows/s"
+echo
+/usr/bin/python3 -c "r = $DRAIN / $CEILING; print(f'drain/ceiling = {r:.2f}  (target >= 0.7: {\"PASS\" if r >= 0.7 else \"MISS\"})')"
