@@ -29,8 +29,9 @@ requests = pytest.importorskip("requests")
 psycopg2 = pytest.importorskip("psycopg2")
 redis = pytest.importorskip("redis")
 
-from surge_cluster import (COMPONENTS, ENV_KEYS, PG_BIN, PORT_OFFSETS, Cluster,  # noqa: E402
-                           query, start_cluster, stop_cluster, wait_for, worker_available)
+from surge_cluster import (COMPONENTS, ENV_KEYS, PG_BIN, PORT_OFFSETS, REPO, SCRIPT,  # noqa: E402
+                           Cluster, query, start_cluster, stop_cluster, wait_for,
+                           worker_available)
 
 pytestmark = [
     pytest.mark.slow,
@@ -142,6 +143,22 @@ def test_up_again_changes_nothing(cluster):
     elapsed = time.monotonic() - started
     assert cluster.status() == before
     assert elapsed < 20, f"a no-op up took {elapsed:.1f}s"
+
+
+def test_later_commands_reuse_the_ports_of_up(cluster):
+    """`up` records its base port in the var folder: status and env work
+    without SURGE_CLUSTER_BASE_PORT (and so does down, which recognises
+    components by their ports)."""
+    env = {k: v for k, v in cluster.env.items() if k != "SURGE_CLUSTER_BASE_PORT"}
+
+    def run(*args: str) -> str:
+        out = subprocess.run([str(SCRIPT), *args], env=env, cwd=str(REPO), text=True,
+                             stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    assert run("status") == cluster.run("status").stdout
+    assert f"SURGE_URL=http://127.0.0.1:{cluster.port('lb')}\n" in run("env")
 
 
 def test_unknown_component_is_rejected(cluster):

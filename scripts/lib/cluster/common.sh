@@ -9,7 +9,19 @@
 COMPONENTS=(pg-primary pg-replica redis-0 redis-1 app-0 app-1 worker-0 lb)
 
 VAR=${SURGE_CLUSTER_VAR:-$REPO/var}
-BASE_PORT=${SURGE_CLUSTER_BASE_PORT:-17000}
+# The ports belong to the var folder: `up` records them in PORT_FILE, so a
+# cluster brought up with SURGE_CLUSTER_BASE_PORT=18000 is managed (status,
+# down, kill, env, ...) without repeating the variable. Components are
+# recognised by their ports: without this, `down` under another base port
+# would leave them running.
+PORT_FILE=$VAR/base_port
+if [ -n "${SURGE_CLUSTER_BASE_PORT:-}" ]; then
+  BASE_PORT=$SURGE_CLUSTER_BASE_PORT
+elif [ -r "$PORT_FILE" ]; then
+  BASE_PORT=$(head -n 1 "$PORT_FILE")
+else
+  BASE_PORT=17000
+fi
 SEED_USERS=${SURGE_CLUSTER_SEED_USERS:-100000}
 READY_TIMEOUT=${SURGE_CLUSTER_TIMEOUT:-60}
 SURGE_BIN=${SURGE_CLUSTER_BIN:-$REPO/build/surge}
