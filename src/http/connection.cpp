@@ -47,7 +47,7 @@ Connection::Connection(Worker& worker, asio::ip::tcp::socket socket)
   boost::system::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
-  deadline_ = Clock::now() + worker.settings().idle_timeout;
+  deadline_ = CoarseClock::now() + worker.settings().idle_timeout;
   worker_.attach(*this);
 }
 
@@ -135,7 +135,7 @@ void Connection::write_error_and_close(Status status, std::string_view message) 
 
 asio::awaitable<bool> Connection::flush() {
   phase_ = Phase::kWriting;
-  deadline_ = Clock::now() + worker_.settings().idle_timeout;
+  deadline_ = CoarseClock::now() + worker_.settings().idle_timeout;
   // Try the write now: almost always the socket buffer takes a response
   // whole, and a direct send saves a trip through the scheduler.
   boost::system::error_code ec;
@@ -224,13 +224,13 @@ asio::awaitable<void> Connection::serve() {
       }
       if (phase_ == Phase::kIdle) {
         phase_ = Phase::kReading;
-        deadline_ = Clock::now() + settings.header_timeout;
+        deadline_ = CoarseClock::now() + settings.header_timeout;
       }
       const auto result = parser_.parse(in_.get() + begin_, end_ - begin_);
       if (result == RequestParser::Result::kNeedMore) {
         if (parser_.head_complete()) {
           // Body in progress: each arriving piece extends the deadline.
-          deadline_ = Clock::now() + settings.header_timeout;
+          deadline_ = CoarseClock::now() + settings.header_timeout;
         }
         if (parser_.expects_continue() && !sent_continue) {
           out_ += "HTTP/1.1 100 Continue\r\n\r\n";
@@ -264,7 +264,7 @@ asio::awaitable<void> Connection::serve() {
       sent_continue = false;
       if (begin_ < end_) {
         phase_ = Phase::kReading;
-        deadline_ = ctx.started + settings.header_timeout;
+        deadline_ = CoarseClock::now() + settings.header_timeout;
       } else {
         phase_ = Phase::kIdle;
       }
@@ -290,7 +290,7 @@ asio::awaitable<void> Connection::serve() {
     // 3. Wait for more bytes.
     if (begin_ == end_) {
       phase_ = Phase::kIdle;
-      deadline_ = Clock::now() + settings.idle_timeout;
+      deadline_ = CoarseClock::now() + settings.idle_timeout;
     } else {
       phase_ = Phase::kReading;
     }

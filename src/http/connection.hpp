@@ -22,6 +22,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "http/coarse_clock.hpp"
 #include "http/parser.hpp"
 #include "http/request.hpp"
 #include "http/response.hpp"
@@ -44,7 +45,7 @@ class Connection : public ConnectionHook {
   boost::asio::awaitable<void> serve();
 
   Phase phase() const { return phase_; }
-  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  CoarseClock::time_point deadline() const { return deadline_; }
   // Closes the socket: a pending read or write completes with an error.
   void abort();
 
@@ -66,7 +67,7 @@ class Connection : public ConnectionHook {
   std::size_t end_ = 0;
   std::string out_;
   Phase phase_ = Phase::kIdle;
-  std::chrono::steady_clock::time_point deadline_{};
+  CoarseClock::time_point deadline_{};
   bool close_after_write_ = false;
 };
 

@@ -1,9 +1,8 @@
 #include "http/request_id.hpp"
 
 #include <atomic>
+#include <charconv>
 #include <random>
-
-#include <fmt/format.h>
 
 namespace surge::http {
 
@@ -48,9 +47,17 @@ void assign_request_id(Context& ctx) {
     ctx.request_id = *sent;
     return;
   }
-  auto* end = fmt::format_to_n(ctx.generated_id.data(), ctx.generated_id.size(), "{:08x}-{:x}",
-                               process_tag(), next_sequence())
-                  .out;
+  // "<process tag, 8 hex digits>-<sequence in hex>", written by hand: fmt
+  // cost 0.4% of a /healthz request.
+  static constexpr char kHex[] = "0123456789abcdef";
+  char* out = ctx.generated_id.data();
+  const std::uint32_t tag = process_tag();
+  for (int shift = 28; shift >= 0; shift -= 4) {
+    *out++ = kHex[(tag >> static_cast<unsigned>(shift)) & 0xfU];
+  }
+  *out++ = '-';
+  const auto [end, ec] =
+      std::to_chars(out, ctx.generated_id.data() + ctx.generated_id.size(), next_sequence(), 16);
   ctx.request_id = std::string_view(ctx.generated_id.data(),
                                     static_cast<std::size_t>(end - ctx.generated_id.data()));
 }

@@ -17,7 +17,6 @@
 namespace surge::http {
 
 namespace asio = boost::asio;
-using Clock = std::chrono::steady_clock;
 
 // ===========================================================================
 // Worker: one I/O thread
@@ -125,7 +124,7 @@ void Worker::schedule_sweep() {
 
 void Worker::sweep() {
   refresh_date();
-  const auto now = Clock::now();
+  const auto now = CoarseClock::now();
   const bool force = draining_ && now >= force_close_at_;
   for (auto it = connections_.begin(); it != connections_.end();) {
     Connection& c = *it++;  // abort() may unlink later, not now; advance first anyway
@@ -153,7 +152,7 @@ void Worker::begin_drain() {
     return;
   }
   draining_ = true;
-  force_close_at_ = Clock::now() + settings().shutdown_timeout;
+  force_close_at_ = CoarseClock::now() + settings().shutdown_timeout;
   if (acceptor_) {
     boost::system::error_code ec;
     acceptor_->close(ec);

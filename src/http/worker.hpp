@@ -22,6 +22,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/intrusive/list.hpp>
 
+#include "http/coarse_clock.hpp"
 #include "http/settings.hpp"
 
 namespace surge::http {
@@ -77,7 +78,7 @@ class Worker {
   boost::asio::steady_timer sweeper_{io_};
   ConnectionList connections_;
   bool draining_ = false;
-  std::chrono::steady_clock::time_point force_close_at_{};
+  CoarseClock::time_point force_close_at_{};
   std::array<char, 40> date_{};
   std::size_t date_size_ = 0;
   std::time_t date_second_ = 0;
