@@ -286,7 +286,16 @@ boost::asio::awaitable<void> FlashSales::order_status(http::Context& ctx) {
     if (!owner || *owner != user) {
       throw http::Error::not_found("no such order");
     }
-    status = "queued";
+    // No row: either not persisted yet, or given up on without one (the
+    // database refused even the 'failed' row; OrderSink::abandon).
+    bool failed = false;
+    try {
+      failed = co_await ref_failed(shards_or_unavailable(), *sale, ref);
+    } catch (const redis::Error& e) {
+      campaigns::throw_if_unavailable(e);
+      throw;
+    }
+    status = failed ? "failed" : "queued";
   }
   boost::json::object o;
   o.emplace("order_ref", ref);

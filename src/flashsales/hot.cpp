@@ -41,6 +41,21 @@ redis.call('XADD', KEYS[5], '*', 'fs', ARGV[5], 'user', ARGV[1], 'qty', qty, 're
 return {0, ARGV[3]}
 )lua");
 
+// KEYS: meta, users, failed. ARGV: user, quantity, ref.
+// Returns 1 when the units were given back now, 0 when already released.
+const redis::Script kRelease(R"lua(
+if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[2]) == 0 then return 0 end
+local qty = tonumber(ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBY', KEYS[1], 'remaining', qty)
+  redis.call('HINCRBY', KEYS[1], 'reserved', -qty)
+end
+if tonumber(redis.call('HINCRBY', KEYS[2], ARGV[1], -qty)) <= 0 then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 1
+)lua");
+
 }  // namespace
 
 std::string meta_key(std::uint64_t id) {
@@ -55,12 +70,16 @@ std::string refs_key(std::uint64_t id) {
 std::string idem_key(std::uint64_t id) {
   return fmt::format("fs:{{{}}}:idem", id);
 }
+std::string failed_key(std::uint64_t id) {
+  return fmt::format("fs:{{{}}}:failed", id);
+}
 
 boost::asio::awaitable<void> preload(redis::Shards& shards, std::uint64_t id, Meta meta) {
   const std::size_t shard = shards.shard_for(id);
   std::vector<redis::Command> commands;
   commands.emplace_back("MULTI");
-  commands.emplace_back("DEL", meta_key(id), users_key(id), refs_key(id), idem_key(id));
+  commands.emplace_back("DEL", meta_key(id), users_key(id), refs_key(id), idem_key(id),
+                        failed_key(id));
   commands.emplace_back("HSET", meta_key(id), "starts_ms", meta.starts_ms, "ends_ms", meta.ends_ms,
                         "stock", meta.stock, "remaining", meta.stock, "reserved", 0, "limit",
                         meta.per_user_limit, "price_cents", meta.price_cents, "product_id",
@@ -129,6 +148,25 @@ boost::asio::awaitable<std::optional<Counts>> counts(redis::Shards& shards, std:
   c.remaining = campaigns::parse_int(a[0].as_string()).value_or(0);
   c.reserved = campaigns::parse_int(a[1].as_string()).value_or(0);
   co_return c;
+}
+
+boost::asio::awaitable<bool> release(redis::Shards& shards, std::uint64_t sale_id,
+                                     std::uint64_t user_id, std::int64_t quantity,
+                                     std::string order_ref) {
+  const std::size_t shard = shards.shard_for(sale_id);
+  redis::Args keys(meta_key(sale_id), users_key(sale_id), failed_key(sale_id));
+  redis::Args args(user_id, quantity, order_ref);
+  const redis::Reply reply =
+      co_await shards.eval(shard, kRelease, std::move(keys), std::move(args));
+  co_return reply.as_integer() == 1;
+}
+
+boost::asio::awaitable<bool> ref_failed(redis::Shards& shards, std::uint64_t sale_id,
+                                        std::string order_ref) {
+  const std::size_t shard = shards.shard_for(sale_id);
+  const std::string key = failed_key(sale_id);
+  const redis::Reply reply = co_await shards.command(shard, {"HEXISTS", key, order_ref});
+  co_return reply.as_integer() == 1;
 }
 
 boost::asio::awaitable<std::optional<std::uint64_t>> ref_owner(redis::Shards& shards,

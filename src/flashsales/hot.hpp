@@ -7,6 +7,7 @@
 //   fs:{7}:users  hash  user id → units reserved by that user
 //   fs:{7}:refs   hash  order_ref → user id (who may read the ref's status)
 //   fs:{7}:idem   hash  "<user id>:<Idempotency-Key>" → order_ref
+//   fs:{7}:failed hash  order_ref → units given back (release() below)
 //   fs:stream     the shard's reservation stream (campaigns/stream.hpp)
 //
 // order(): ONE Lua script:
@@ -19,6 +20,12 @@
 //      idem, XADD fs:stream — all or nothing.
 // Units reserved never exceed stock (remaining never goes below 0) and no
 // user's units exceed the limit: both are decided inside the script.
+//
+// release(): ONE script, for a reservation the worker gave up on (it could
+// never become an order): records the ref in fs:{7}:failed and, the first
+// time only, gives its units back — remaining += q, reserved -= q,
+// users[user] -= q — so the units can be sold again and the buyer may try
+// again. Idempotent: a second release of the same ref changes nothing.
 //
 // Order refs: "<sale id>-<32 hex digits>" (random, made by the caller), so
 // a ref names its sale's shard.
@@ -37,6 +44,7 @@ std::string meta_key(std::uint64_t id);
 std::string users_key(std::uint64_t id);
 std::string refs_key(std::uint64_t id);
 std::string idem_key(std::uint64_t id);
+std::string failed_key(std::uint64_t id);
 
 struct Meta {
   std::int64_t starts_ms = 0;
@@ -72,6 +80,16 @@ struct Counts {
   std::int64_t reserved = 0;
 };
 boost::asio::awaitable<std::optional<Counts>> counts(redis::Shards& shards, std::uint64_t id);
+
+// Gives a failed reservation's units back (see the top of this file).
+// True when this call released them, false when an earlier one had.
+boost::asio::awaitable<bool> release(redis::Shards& shards, std::uint64_t sale_id,
+                                     std::uint64_t user_id, std::int64_t quantity,
+                                     std::string order_ref);
+
+// Whether release() was called for the ref.
+boost::asio::awaitable<bool> ref_failed(redis::Shards& shards, std::uint64_t sale_id,
+                                        std::string order_ref);
 
 // The user id recorded for a ref (queued or not), nullopt if unknown.
 boost::asio::awaitable<std::optional<std::uint64_t>> ref_owner(redis::Shards& shards,

@@ -39,14 +39,42 @@ FROM q WHERE f.order_ref = q.order_ref AND f.status = 'queued'
 RETURNING f.user_id
 )sql";
 
+// The reservation's row, now 'failed' unless it was confirmed meanwhile;
+// returns the row's status either way.
+constexpr const char* kFail = R"sql(
+WITH up AS (
+  INSERT INTO flashsale_orders (order_ref, flashsale_id, user_id, quantity, status)
+  VALUES ($1::text, $2::bigint, $3::bigint, $4::integer, 'failed')
+  ON CONFLICT (order_ref) DO UPDATE SET status = 'failed'
+  WHERE flashsale_orders.status = 'queued'
+  RETURNING status
+)
+SELECT status FROM up
+UNION ALL
+SELECT status FROM flashsale_orders
+WHERE order_ref = $1::text AND NOT EXISTS (SELECT 1 FROM up)
+)sql";
+
+// Errors after which the same statement may well succeed later.
+bool transient(const pg::Error& e) {
+  using C = pg::Error::Class;
+  const C c = e.error_class();
+  return c == C::kConnection || c == C::kQueryCanceled || c == C::kReadOnly ||
+         c == C::kSerialization;
+}
+
 }  // namespace
 
 OrderSink::OrderSink(pg::Cluster& db, redis::Shards& shards, metrics::Registry& registry,
                      std::chrono::seconds marker_ttl)
     : db_(db),
+      shards_(shards),
       markers_(db, &shards, marker_ttl, registry),
       confirmed_(registry.counter("surge_flashsale_orders_confirmed_total",
                                   "Flash-sale reservations turned into orders.")),
+      failed_(registry.counter("surge_flashsale_orders_failed_total",
+                               "Flash-sale reservations given up on: status failed, units "
+                               "given back.")),
       cache_errors_(registry.counter("surge_flashsale_cache_errors_total",
                                      "Failed deletes of a buyer's cached order list page 1.")) {}
 
@@ -91,6 +119,31 @@ boost::asio::awaitable<void> OrderSink::persist(std::vector<campaigns::Entry> en
       cache_errors_.add();
     }
   }
+}
+
+boost::asio::awaitable<bool> OrderSink::abandon(const campaigns::Entry& entry) {
+  const std::string ref(*entry.get("ref"));
+  const std::int64_t sale = *entry.get_int("fs");
+  const std::int64_t user = *entry.get_int("user");
+  const std::int64_t quantity = *entry.get_int("qty");
+  try {
+    const pg::Result rows = co_await db_.write(kFail, pg::params(ref, sale, user, quantity));
+    if (!rows.empty() && rows.get<std::string>(0, 0) == "confirmed") {
+      co_return false;
+    }
+  } catch (const pg::Error& e) {
+    if (transient(e)) {
+      throw;
+    }
+    log::warn("flash sale: reservation failed, and its row was refused too",
+              {{"order_ref", ref}, {"error", e.what()}});
+  }
+  co_await release(shards_, static_cast<std::uint64_t>(sale), static_cast<std::uint64_t>(user),
+                   quantity, ref);
+  failed_.add();
+  log::warn("flash sale: reservation failed, units given back",
+            {{"order_ref", ref}, {"user", user}, {"quantity", quantity}});
+  co_return true;
 }
 
 }  // namespace surge::flashsales

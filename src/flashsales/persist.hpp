@@ -20,6 +20,14 @@
 // new order, and the buyer's next reads wait for a replica that has the
 // order. A failed update is counted: the page then lives until its TTL.
 //
+// abandon() (the worker gives up on a reservation that fails every
+// delivery): the ref's row becomes status 'failed' (inserted if missing,
+// never over a 'confirmed' one), then release() gives the units back to the
+// sale and the buyer (hot.hpp). A database that is unreachable throws (the
+// entry stays pending: nothing is given up while the failure cannot be
+// recorded); one that refuses the row itself (e.g. the sale's row is gone)
+// is logged, and the Redis record alone then answers "failed".
+//
 // Entry: fs <sale id> user <id> qty <units> ref <order_ref> ... (hot.hpp).
 
 #include <chrono>
@@ -39,11 +47,14 @@ class OrderSink : public worker::Sink {
   std::string_view stream() const override;
   bool well_formed(const campaigns::Entry& entry) const override;
   boost::asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) override;
+  boost::asio::awaitable<bool> abandon(const campaigns::Entry& entry) override;
 
  private:
   pg::Cluster& db_;
+  redis::Shards& shards_;
   profile::SharedMarkers markers_;
   metrics::Counter confirmed_;
+  metrics::Counter failed_;
   metrics::Counter cache_errors_;
 };
 

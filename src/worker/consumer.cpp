@@ -46,6 +46,7 @@ struct Consumer {
   std::size_t shard = 0;
   std::size_t index = 0;
   std::string name;
+  std::string owner;  // "<host>:<pid>:", the start of this process's names
   std::string stream;
   std::string dead;
   StreamMetrics* metrics = nullptr;
@@ -69,6 +70,10 @@ struct Pool::Shared {
 
   Shared(Settings s, redis::Shards& sh) : settings(s), shards(sh) {}
 };
+
+asio::awaitable<bool> Sink::abandon(const Entry& /*entry*/) {
+  co_return true;  // nothing to record or undo
+}
 
 namespace {
 
@@ -112,8 +117,14 @@ asio::awaitable<void> ack(SharedPtr s, std::shared_ptr<Consumer> c, std::vector<
 
 // Appends the entry to the dead-letter stream, then XACKs it (in this
 // order: a crash in between leaves a duplicate dead letter, never a loss).
+// A well-formed entry is first abandoned by its sink (Sink::abandon).
 asio::awaitable<void> dead_letter(SharedPtr s, std::shared_ptr<Consumer> c, Entry entry,
-                                  std::string reason, std::int64_t deliveries) {
+                                  std::string reason, std::int64_t deliveries, bool well_formed) {
+  if (well_formed && !co_await c->sink->abandon(entry)) {
+    std::vector<std::string> ids{entry.id};
+    co_await ack(s, c, std::move(ids));  // persisted after all
+    co_return;
+  }
   std::vector<std::string> args{"XADD", c->dead, "*"};
   for (const auto& [k, v] : entry.fields) {
     args.push_back(k);
@@ -136,6 +147,9 @@ asio::awaitable<void> dead_letter(SharedPtr s, std::shared_ptr<Consumer> c, Entr
                                             {"deliveries", deliveries},
                                             {"reason", reason}});
 }
+
+asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
+                                      std::vector<Entry> batch);
 
 // Idle entries of any consumer of the group, now ours; those delivered too
 // often are dead-lettered here and left out of the result.
@@ -174,8 +188,18 @@ asio::awaitable<std::vector<Entry>> claim(SharedPtr s, std::shared_ptr<Consumer>
       }
     }
     if (n > static_cast<std::int64_t>(s->settings.max_deliveries)) {
+      const bool well_formed = c->sink->well_formed(e);
+      if (well_formed) {
+        // The last chance, alone: what failed with its batch (or while the
+        // database was down) may go through now.
+        std::vector<Entry> one;
+        one.push_back(e);
+        if (co_await persist_and_ack(s, c, std::move(one))) {
+          continue;
+        }
+      }
       std::string reason = "delivered too many times";
-      co_await dead_letter(s, c, std::move(e), std::move(reason), n);
+      co_await dead_letter(s, c, std::move(e), std::move(reason), n, well_formed);
     } else {
       keep.push_back(std::move(e));
     }
@@ -189,6 +213,40 @@ asio::awaitable<std::vector<Entry>> read_new(SharedPtr s, std::shared_ptr<Consum
                          "STREAMS", c->stream, ">");
   const redis::Reply reply = co_await s->shards.command(c->shard, std::move(command));
   co_return campaigns::parse_read(reply);
+}
+
+// Deletes the group's consumers that stopped workers left behind (names
+// carry the pid, so every restart adds a set): idle past ARGV[2] ms with
+// nothing pending, and not this process's. In one script, because between
+// a separate XINFO and XGROUP DELCONSUMER a consumer could read entries,
+// and deleting a consumer drops its pending entries from the group.
+// KEYS: stream. ARGV: group, idle bound ms, this process's name prefix.
+const redis::Script kRemoveStaleConsumers(R"lua(
+local removed = 0
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local f = {}
+  for i = 1, #c, 2 do f[c[i]] = c[i + 1] end
+  if f['pending'] == 0 and f['idle'] > tonumber(ARGV[2])
+     and string.sub(f['name'], 1, #ARGV[3]) ~= ARGV[3] then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], f['name'])
+    removed = removed + 1
+  end
+end
+return removed
+)lua");
+
+asio::awaitable<void> remove_stale_consumers(SharedPtr s, std::shared_ptr<Consumer> c) {
+  // A live consumer polls at least every 8 × poll_interval; one idle for
+  // two claim rounds is gone (if not, its next read simply recreates it).
+  const auto bound = static_cast<std::int64_t>(2 * s->settings.claim_idle.count());
+  redis::Args keys(c->stream);
+  redis::Args args(std::string(campaigns::kGroup), bound, c->owner);
+  const redis::Reply reply =
+      co_await s->shards.eval(c->shard, kRemoveStaleConsumers, std::move(keys), std::move(args));
+  if (reply.is_integer() && reply.as_integer() > 0) {
+    log::info("worker: removed stale consumers",
+              {{"stream", c->stream}, {"shard", c->shard}, {"count", reply.as_integer()}});
+  }
 }
 
 // Queue gauges and the trim: never past the oldest unacknowledged entry.
@@ -299,7 +357,7 @@ asio::awaitable<void> handle(SharedPtr s, std::shared_ptr<Consumer> c, std::vect
       good.push_back(std::move(e));
     } else {
       std::string reason = "malformed entry";
-      co_await dead_letter(s, c, std::move(e), std::move(reason), 1);
+      co_await dead_letter(s, c, std::move(e), std::move(reason), 1, false);
     }
   }
   if (good.empty()) {
@@ -360,6 +418,7 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
         next_claim = std::chrono::steady_clock::now() + claim_every;
         if (c->index == 0) {
           co_await maintain(s, c);
+          co_await remove_stale_consumers(s, c);
         }
         entries = co_await claim(s, c);
       }
@@ -475,6 +534,7 @@ Pool::Pool(Settings settings, redis::Shards& shards, std::vector<Sink*> sinks,
         c->stream = stream;
         c->dead = campaigns::dead_letter_stream(stream);
         c->name = fmt::format("{}:{}:{}:{}", prefix, stream, shard, i);
+        c->owner = fmt::format("{}:", prefix);
         c->metrics = &m;
         c->gauges = &g;
         c->io = io_per_thread[n++ % io_per_thread.size()];

@@ -11,8 +11,11 @@
 //   2. Every claim_idle / 2: XAUTOCLAIM entries idle longer than claim_idle
 //      (a killed or stuck consumer's work, or a batch that failed), then
 //      XPENDING for their delivery counts: an entry delivered more than
-//      max_deliveries times goes to <stream>:dead (fields kept, plus
-//      source_id, deliveries, reason) and is XACKed; the rest is processed.
+//      max_deliveries times gets one last attempt of its own (after a long
+//      database outage every pending entry is over the bound, and none of
+//      them is poison); if that fails too, Sink::abandon records the
+//      failure, then the entry goes to <stream>:dead (fields kept, plus
+//      source_id, deliveries, reason) and is XACKed. The rest is processed.
 //   3. Otherwise XREADGROUP ... COUNT batch STREAMS <stream> > (no BLOCK:
 //      a blocked read would hold up the pipelined connection it shares; an
 //      empty read sleeps poll_interval instead, doubling up to 8x while
@@ -26,7 +29,9 @@
 //   Consumer 0 of each stream and shard also, every claim round: trims the
 //   stream with XTRIM MINID = the oldest pending entry (or the group's last
 //   delivered id when nothing is pending), so nothing unacknowledged is ever
-//   trimmed, and samples the queue metrics.
+//   trimmed, samples the queue metrics, and deletes the consumers stopped
+//   workers left behind (idle past 2 × claim_idle, nothing pending, not
+//   this process's; one script, so none can take entries meanwhile).
 //
 // Delivery is at least once (a crash between commit and XACK redelivers);
 // the sinks make a redelivery harmless, so the effect is exactly once.
@@ -87,6 +92,12 @@ class Sink {
   // Throws (pg::Error, ...) on failure: nothing of the batch is then kept.
   // shard: the stream's shard (for cache invalidations).
   virtual boost::asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) = 0;
+  // A well-formed entry is given up on (delivered too often, failing every
+  // time): record that for the user and undo what its acceptance reserved.
+  // Returns false when the entry turns out to be persisted after all (it is
+  // then acknowledged, not dead-lettered). Throws when the failure cannot
+  // be recorded now: the entry stays pending and comes back. Idempotent.
+  virtual boost::asio::awaitable<bool> abandon(const campaigns::Entry& entry);
 };
 
 class Pool {

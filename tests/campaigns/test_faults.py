@@ -199,6 +199,81 @@ def test_entries_of_a_dead_consumer_are_claimed_back(uc, stack, primary):
     text = requests.get(f"http://127.0.0.1:{stack.port('worker-0')}/metrics", timeout=5).text
     assert metric_value(text, "surge_queue_claimed_total", stream="rp:stream") >= 5
 
+    # Left-over consumers go once idle for two claim rounds with nothing
+    # pending: the ghost, and those of the worker-0 that was stopped (names
+    # are "<host>:<pid>:<stream>:<shard>:<i>"; the restart has a new pid).
+    seen = []
+
+    def only_live_consumers():
+        seen.clear()
+        for shard in shard_clients(stack):
+            names = [c["name"] for c in shard.xinfo_consumers("rp:stream", "persist")]
+            seen.append(names)
+            owners = {n.split(":rp:stream:")[0] for n in names}
+            if "ghost" in names or len(owners) > 1:
+                return False
+        return True
+    try:
+        wait_until(only_live_consumers, 60, "only the running worker's consumers", interval=1)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; consumers per shard: {seen}") from None
+
+
+def test_reservation_failing_every_delivery_ends_failed_and_gives_its_units_back(
+        uc, stack, primary):
+    lb = uc["lb"]
+    doomed, buyer = 1913, 1914
+    pid = create_product(primary)
+    sale = create_flashsale(lb, pid, stock=3, limit=1, price=500)
+    path = f"{API}/flashsales/{sale['id']}/orders"
+
+    def status(ref: str, user: int) -> dict:
+        r = lb.get(f"{API}/flashsale-orders/{ref}", user=user)
+        assert r.status == 200, (r.status, r.body)
+        return r.json
+
+    # The database refuses every order of `doomed` (as a bad row would).
+    sql(primary, "CREATE OR REPLACE FUNCTION surge_test_refuse_order() RETURNS trigger "
+                 "LANGUAGE plpgsql AS $$ BEGIN IF NEW.user_id = " + str(doomed) + " THEN "
+                 "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$")
+    sql(primary, "CREATE TRIGGER surge_test_refuse BEFORE INSERT ON orders FOR EACH ROW "
+                 "EXECUTE FUNCTION surge_test_refuse_order()")
+    try:
+        r = lb.post(path, user=doomed, body={"quantity": 1})
+        assert r.status == 202, (r.status, r.body)
+        ref = r.json["order_ref"]
+        r = lb.post(path, user=buyer, body={"quantity": 1})
+        assert r.status == 202, (r.status, r.body)
+        good = r.json["order_ref"]
+        # The other buyer is not held up by the failing entry.
+        wait_until(lambda: status(good, buyer)["status"] == "confirmed", 30, "confirmed")
+        assert status(ref, doomed)["status"] == "queued"
+        # claim_idle 5 s × max_deliveries 5, then one last attempt: failed.
+        wait_until(lambda: status(ref, doomed)["status"] == "failed", 120,
+                   "the reservation failed", interval=1)
+        assert status(ref, doomed)["order_id"] is None
+        # Its unit is back on sale and off the reserved count.
+        assert lb.get(f"{API}/flashsales/{sale['id']}").json["remaining"] == 2
+        s = lb.get(f"{API}/admin/flashsales/{sale['id']}/summary", admin=True).json
+        assert s == {"reserved": 1, "confirmed": 1}, s
+        (rows,), = sql(primary, "SELECT count(*) FROM flashsale_orders "
+                                "WHERE order_ref = %s AND status = 'failed'", (ref,))
+        assert rows == 1
+        found = wait_until(lambda: entry_shard(stack, "fs:stream:dead", "ref", ref), 10,
+                           "the reservation in fs:stream:dead")
+        assert found[1]["reason"] == "delivered too many times"
+    finally:
+        sql(primary, "DROP TRIGGER IF EXISTS surge_test_refuse ON orders")
+        sql(primary, "DROP FUNCTION IF EXISTS surge_test_refuse_order()")
+    # The buyer's limit was given back too: buying again works now.
+    r = lb.post(path, user=doomed, body={"quantity": 1})
+    assert r.status == 202, (r.status, r.body)
+    again = r.json["order_ref"]
+    wait_until(lambda: status(again, doomed)["status"] == "confirmed", 30, "confirmed")
+    assert status(ref, doomed)["status"] == "failed"
+    text = requests.get(f"http://127.0.0.1:{stack.port('worker-0')}/metrics", timeout=5).text
+    assert metric_value(text, "surge_flashsale_orders_failed_total") >= 1
+
 
 def campaign_shard(stack, key: str) -> int:
     for i, shard in enumerate(shard_clients(stack)):
