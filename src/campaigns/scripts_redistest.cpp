@@ -224,6 +224,30 @@ TEST_F(CampaignScriptsRedisTest, GrabSurvivesScriptFlush) {
 
 using Res = flashsales::Reservation::Outcome;
 
+TEST_F(CampaignScriptsRedisTest, ReleaseGivesAFailedReservationsUnitsBackOnce) {
+  const std::int64_t now = now_ms();
+  ASSERT_TRUE(run(preload_fs(id_, {now - 1000, now + 60'000, 2, 2, 990, 5})));
+  const auto ref = flashsales::make_order_ref(id_);
+  ASSERT_EQ(run(flashsales::order(shards_, id_, 7, 2, ref, "")).outcome, Res::kReserved);
+  EXPECT_EQ(run(flashsales::order(shards_, id_, 8, 1, flashsales::make_order_ref(id_), "")).outcome,
+            Res::kSoldOut);
+  EXPECT_FALSE(run(flashsales::ref_failed(shards_, id_, ref)));
+
+  EXPECT_TRUE(run(flashsales::release(shards_, id_, 7, 2, ref)));
+  EXPECT_TRUE(run(flashsales::ref_failed(shards_, id_, ref)));
+  auto counts = run(flashsales::counts(shards_, id_));
+  ASSERT_TRUE(counts.has_value());
+  EXPECT_EQ(counts->remaining, 2);
+  EXPECT_EQ(counts->reserved, 0);
+  // A second release (a redelivered dead letter) changes nothing.
+  EXPECT_FALSE(run(flashsales::release(shards_, id_, 7, 2, ref)));
+  counts = run(flashsales::counts(shards_, id_));
+  EXPECT_EQ(counts->remaining, 2);
+  // The buyer's limit is back: the same user may reserve both units again.
+  EXPECT_EQ(run(flashsales::order(shards_, id_, 7, 2, flashsales::make_order_ref(id_), "")).outcome,
+            Res::kReserved);
+}
+
 TEST_F(CampaignScriptsRedisTest, ReservationChecksStockLimitAndIdempotency) {
   const std::int64_t now = now_ms();
   ASSERT_TRUE(run(preload_fs(id_, {now - 1000, now + 60'000, 3, 2, 990, 5})));
