@@ -44,6 +44,7 @@ std::vector<Entry> parse_entries(const redis::Reply& list) {
   if (list.is_nil()) {
     return out;
   }
+  out.reserve(list.as_array().size());
   for (const redis::Reply& item : list.as_array()) {
     if (item.is_nil()) {
       continue;
@@ -77,6 +78,10 @@ std::vector<Entry> parse_read(const redis::Reply& reply) {
       throw redis::ProtocolError("XREADGROUP: expected [stream, entries]");
     }
     auto entries = parse_entries(pair[1]);
+    if (out.empty()) {
+      out = std::move(entries);  // one stream per read: no copy
+      continue;
+    }
     for (auto& e : entries) {
       out.push_back(std::move(e));
     }

@@ -91,7 +91,7 @@ bool OrderSink::well_formed(const campaigns::Entry& e) const {
          sale_of_ref(*ref) == static_cast<std::uint64_t>(*fs);
 }
 
-boost::asio::awaitable<void> OrderSink::persist(std::vector<campaigns::Entry> entries) {
+boost::asio::awaitable<void> OrderSink::persist(const std::vector<campaigns::Entry>& entries) {
   std::vector<std::string> refs;
   std::vector<std::int64_t> sales;
   std::vector<std::int64_t> users;

@@ -46,7 +46,7 @@ class OrderSink : public worker::Sink {
             std::chrono::seconds marker_ttl = std::chrono::seconds(60));
   std::string_view stream() const override;
   bool well_formed(const campaigns::Entry& entry) const override;
-  boost::asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) override;
+  boost::asio::awaitable<void> persist(const std::vector<campaigns::Entry>& entries) override;
   boost::asio::awaitable<bool> abandon(const campaigns::Entry& entry) override;
 
  private:

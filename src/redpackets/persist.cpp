@@ -29,7 +29,7 @@ bool GrabSink::well_formed(const campaigns::Entry& e) const {
   return rp && *rp > 0 && user && *user > 0 && amount && *amount > 0 && at && *at > 0;
 }
 
-boost::asio::awaitable<void> GrabSink::persist(std::vector<campaigns::Entry> entries) {
+boost::asio::awaitable<void> GrabSink::persist(const std::vector<campaigns::Entry>& entries) {
   std::vector<std::int64_t> rp;
   std::vector<std::int64_t> user;
   std::vector<std::int64_t> amount;

@@ -18,7 +18,7 @@ class GrabSink : public worker::Sink {
   explicit GrabSink(pg::Cluster& db) : db_(db) {}
   std::string_view stream() const override;
   bool well_formed(const campaigns::Entry& entry) const override;
-  boost::asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) override;
+  boost::asio::awaitable<void> persist(const std::vector<campaigns::Entry>& entries) override;
 
  private:
   pg::Cluster& db_;

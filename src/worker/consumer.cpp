@@ -5,9 +5,11 @@
 #include <unistd.h>
 #include <utility>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -149,7 +151,7 @@ asio::awaitable<void> dead_letter(SharedPtr s, std::shared_ptr<Consumer> c, Entr
 }
 
 asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
-                                      std::vector<Entry> batch);
+                                      const std::vector<Entry>& batch);
 
 // Idle entries of any consumer of the group, now ours; those delivered too
 // often are dead-lettered here and left out of the result.
@@ -194,7 +196,7 @@ asio::awaitable<std::vector<Entry>> claim(SharedPtr s, std::shared_ptr<Consumer>
         // database was down) may go through now.
         std::vector<Entry> one;
         one.push_back(e);
-        if (co_await persist_and_ack(s, c, std::move(one))) {
+        if (co_await persist_and_ack(s, c, one)) {
           continue;
         }
       }
@@ -325,9 +327,10 @@ asio::awaitable<void> ack_in_background(SharedPtr s, std::shared_ptr<Consumer> c
 
 // Persists the entries (one transaction), then acks them (in the
 // background). Returns false when the batch failed and the entries stay
-// pending.
+// pending. By reference: a failed batch is retried entry by entry, and
+// copying every batch for that rare case cost the drain measurably.
 asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
-                                      std::vector<Entry> batch) {
+                                      const std::vector<Entry>& batch) {
   std::vector<std::string> ids;
   ids.reserve(batch.size());
   for (const Entry& e : batch) {
@@ -335,7 +338,7 @@ asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
   }
   const std::size_t n = batch.size();
   try {
-    co_await c->sink->persist(std::move(batch));
+    co_await c->sink->persist(batch);
   } catch (const std::exception& e) {
     c->metrics->errors.add();
     log::warn("worker: batch not persisted",
@@ -363,12 +366,7 @@ asio::awaitable<void> handle(SharedPtr s, std::shared_ptr<Consumer> c, std::vect
   if (good.empty()) {
     co_return;
   }
-  if (good.size() == 1) {
-    co_await persist_and_ack(s, c, std::move(good));
-    co_return;
-  }
-  std::vector<Entry> copy = good;
-  if (co_await persist_and_ack(s, c, std::move(copy))) {
+  if (co_await persist_and_ack(s, c, good) || good.size() == 1) {
     co_return;
   }
   // One bad entry must not hold up the others: one by one.
@@ -378,68 +376,137 @@ asio::awaitable<void> handle(SharedPtr s, std::shared_ptr<Consumer> c, std::vect
     }
     std::vector<Entry> one;
     one.push_back(std::move(e));
-    co_await persist_and_ack(s, c, std::move(one));
+    co_await persist_and_ack(s, c, one);
   }
 }
 
-// Handles `entries` while the next batch is read: the database
-// transaction and the XREADGROUP overlap, so a backlog drains at the
-// database's pace rather than at database + Redis round trips per batch.
-asio::awaitable<std::vector<Entry>> handle_and_prefetch(SharedPtr s, std::shared_ptr<Consumer> c,
-                                                        std::vector<Entry> entries) {
-  using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
-  asio::awaitable<void> work = handle(s, c, std::move(entries));
-  asio::awaitable<std::vector<Entry>> next = read_new(s, c);
-  std::vector<Entry> fetched = co_await (std::move(work) && std::move(next));
-  co_return fetched;
-}
+// ===========================================================================
+// The consumer: a reader and a persister
+// ===========================================================================
+//
+//   read_ahead ──(channel, one batch)──▶ consume ── persist, XACK ──▶ ...
+//
+// The reader fetches the next batch while the current one is persisted and
+// hands it over through a one-batch channel: when a transaction commits,
+// the next batch is already here, and the database connection goes from one
+// commit straight to the next INSERT (with one fetch per batch in between,
+// the connection idled for the XREADGROUP, which waits for the shard's AOF
+// fsync). Up to two batches are read ahead; they are pending in the group,
+// so a crash loses none of them (claimed later) and a graceful stop
+// persists them (the persister takes batches until the reader closes the
+// channel).
 
-asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
-  const std::chrono::milliseconds claim_every =
-      std::max(s->settings.claim_idle / 2, std::chrono::milliseconds(100));
-  auto next_claim = std::chrono::steady_clock::now();
-  bool grouped = false;
+using Batches = asio::experimental::channel<void(boost::system::error_code, std::vector<Entry>)>;
+
+asio::awaitable<void> read_ahead(SharedPtr s, std::shared_ptr<Consumer> c,
+                                 std::shared_ptr<Batches> out) {
   int idle_factor = 1;
-  // Read while the previous batch was being persisted (handle_and_prefetch).
-  std::vector<Entry> prefetched;
+  bool grouped = true;  // consume() created the group before starting us
   while (!s->stopping.load()) {
+    std::vector<Entry> entries;
     bool failed = false;
     try {
       if (!grouped) {
         grouped = co_await ensure_group(s, c);
-        if (!grouped) {
-          co_await sleep_for(std::chrono::milliseconds(200));
-          continue;
-        }
       }
-      std::vector<Entry> entries = std::move(prefetched);
-      prefetched.clear();
-      if (entries.empty() && std::chrono::steady_clock::now() >= next_claim) {
-        next_claim = std::chrono::steady_clock::now() + claim_every;
-        if (c->index == 0) {
-          co_await maintain(s, c);
-          co_await remove_stale_consumers(s, c);
-        }
-        entries = co_await claim(s, c);
-      }
-      if (entries.empty()) {
+      if (grouped) {
         entries = co_await read_new(s, c);
       }
-      if (entries.empty()) {
-        // Idle: poll_interval, doubling up to 8x while the stream stays
-        // empty (an idle worker should not cost the shards 50 reads/s each).
-        co_await sleep_for(s->settings.poll_interval * idle_factor);
-        idle_factor = std::min(idle_factor * 2, 8);
-        continue;
-      }
-      idle_factor = 1;
-      prefetched = co_await handle_and_prefetch(s, c, std::move(entries));
     } catch (const redis::ServerError& e) {
       failed = true;
       if (e.prefix() == "NOGROUP") {
         grouped = false;  // the stream was deleted (shard lost its data): recreate
       }
       log::warn("worker: redis error", {{"stream", c->stream}, {"error", e.what()}});
+    } catch (const std::exception& e) {
+      failed = true;
+      log::warn("worker: read failed",
+                {{"stream", c->stream}, {"shard", c->shard}, {"error", e.what()}});
+    }
+    if (failed || !grouped) {
+      // Await expressions are not allowed in handlers: back off here.
+      c->metrics->errors.add();
+      co_await sleep_for(std::chrono::milliseconds(200));
+      continue;
+    }
+    if (entries.empty()) {
+      // Idle: poll_interval, doubling up to 8x while the stream stays
+      // empty (an idle worker should not cost the shards 50 reads/s each).
+      co_await sleep_for(s->settings.poll_interval * idle_factor);
+      idle_factor = std::min(idle_factor * 2, 8);
+      continue;
+    }
+    idle_factor = 1;
+    auto [ec] = co_await out->async_send(boost::system::error_code{}, std::move(entries),
+                                         asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      break;
+    }
+  }
+  out->close();
+}
+
+// The next batch from the reader, or nothing when `wait` passes first (time
+// for a claim round) or the reader has closed the channel (`closed`).
+asio::awaitable<std::vector<Entry>> next_batch(Batches& in, std::chrono::milliseconds wait,
+                                               bool& closed) {
+  using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(wait);
+  auto receive = in.async_receive(asio::as_tuple(asio::use_awaitable));
+  auto expire = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  auto result = co_await (std::move(receive) || std::move(expire));
+  std::vector<Entry> entries;
+  if (result.index() == 0) {
+    auto& [ec, batch] = std::get<0>(result);
+    if (ec) {
+      closed = true;
+    } else {
+      entries = std::move(batch);
+    }
+  }
+  co_return entries;
+}
+
+asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
+  while (!co_await ensure_group(s, c)) {
+    if (s->stopping.load()) {
+      co_return;
+    }
+    co_await sleep_for(std::chrono::milliseconds(200));
+  }
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto batches = std::make_shared<Batches>(executor, 1);
+  asio::co_spawn(executor, read_ahead(s, c, batches), asio::detached);
+
+  const std::chrono::milliseconds claim_every =
+      std::max(s->settings.claim_idle / 2, std::chrono::milliseconds(100));
+  auto next_claim = std::chrono::steady_clock::now();
+  bool closed = false;
+  // Until the reader closes the channel: after stop() it sends what it had
+  // read and closes, and all of it is persisted here first.
+  while (!closed) {
+    bool failed = false;
+    try {
+      const auto now = std::chrono::steady_clock::now();
+      if (now >= next_claim && !s->stopping.load()) {
+        next_claim = now + claim_every;
+        if (c->index == 0) {
+          co_await maintain(s, c);
+          co_await remove_stale_consumers(s, c);
+        }
+        std::vector<Entry> claimed = co_await claim(s, c);
+        if (!claimed.empty()) {
+          co_await handle(s, c, std::move(claimed));
+        }
+      }
+      const auto wait = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     next_claim - std::chrono::steady_clock::now()),
+                                 std::chrono::milliseconds(1));
+      std::vector<Entry> entries = co_await next_batch(*batches, wait, closed);
+      if (!entries.empty()) {
+        co_await handle(s, c, std::move(entries));
+      }
     } catch (const std::exception& e) {
       failed = true;
       log::warn("worker: consumer error",
@@ -449,15 +516,6 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
       // Await expressions are not allowed in handlers: back off here.
       c->metrics->errors.add();
       co_await sleep_for(std::chrono::milliseconds(200));
-    }
-  }
-  // A graceful stop persists what was already read (else it would wait,
-  // pending, for a claim after the restart).
-  if (!prefetched.empty()) {
-    try {
-      co_await handle(s, c, std::move(prefetched));
-    } catch (const std::exception& e) {
-      log::warn("worker: batch left pending at stop", {{"stream", c->stream}, {"error", e.what()}});
     }
   }
   // Each ack ends within the command timeout, answered or failed.

@@ -19,7 +19,9 @@
 //   3. Otherwise XREADGROUP ... COUNT batch STREAMS <stream> > (no BLOCK:
 //      a blocked read would hold up the pipelined connection it shares; an
 //      empty read sleeps poll_interval instead, doubling up to 8x while
-//      the stream stays empty).
+//      the stream stays empty). A reader coroutine does this ahead of the
+//      persister and hands batches over through a one-batch channel, so a
+//      commit is followed at once by the next INSERT.
 //   4. Malformed entries (Sink::well_formed false) go to the dead-letter
 //      stream at once: no retry can fix them.
 //   5. Sink::persist(batch): ONE transaction, idempotent (ON CONFLICT DO
@@ -91,7 +93,7 @@ class Sink {
   // Persists the entries (well formed) in one transaction; idempotent.
   // Throws (pg::Error, ...) on failure: nothing of the batch is then kept.
   // shard: the stream's shard (for cache invalidations).
-  virtual boost::asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) = 0;
+  virtual boost::asio::awaitable<void> persist(const std::vector<campaigns::Entry>& entries) = 0;
   // A well-formed entry is given up on (delivered too often, failing every
   // time): record that for the user and undo what its acceptance reserved.
   // Returns false when the entry turns out to be persisted after all (it is

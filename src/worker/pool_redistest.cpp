@@ -116,7 +116,7 @@ class FakeSink : public Sink {
   explicit FakeSink(std::string stream) : stream_(std::move(stream)) {}
   std::string_view stream() const override { return stream_; }
   bool well_formed(const campaigns::Entry& e) const override { return e.get("v").has_value(); }
-  asio::awaitable<void> persist(std::vector<campaigns::Entry> entries) override {
+  asio::awaitable<void> persist(const std::vector<campaigns::Entry>& entries) override {
     for (const auto& e : entries) {
       if (e.get("v") == std::optional<std::string_view>("fail")) {
         std::lock_guard lock(mutex_);
