@@ -156,8 +156,7 @@ boost::asio::awaitable<bool> release(redis::Shards& shards, std::uint64_t sale_i
   const std::size_t shard = shards.shard_for(sale_id);
   redis::Args keys(meta_key(sale_id), users_key(sale_id), failed_key(sale_id));
   redis::Args args(user_id, quantity, order_ref);
-  const redis::Reply reply =
-      co_await shards.eval(shard, kRelease, std::move(keys), std::move(args));
+  const redis::Reply reply = co_await shards.eval(shard, kRelease, keys, args);
   co_return reply.as_integer() == 1;
 }
 

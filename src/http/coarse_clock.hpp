@@ -19,7 +19,7 @@ struct CoarseClock {
   using rep = duration::rep;
   using period = duration::period;
   using time_point = std::chrono::time_point<CoarseClock>;
-  static constexpr bool is_steady = true;
+  static constexpr bool is_steady = true;  // NOLINT(readability-identifier-naming): Clock API
 
   static time_point now() noexcept {
     timespec ts{};

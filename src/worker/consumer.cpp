@@ -243,8 +243,7 @@ asio::awaitable<void> remove_stale_consumers(SharedPtr s, std::shared_ptr<Consum
   const auto bound = static_cast<std::int64_t>(2 * s->settings.claim_idle.count());
   redis::Args keys(c->stream);
   redis::Args args(std::string(campaigns::kGroup), bound, c->owner);
-  const redis::Reply reply =
-      co_await s->shards.eval(c->shard, kRemoveStaleConsumers, std::move(keys), std::move(args));
+  const redis::Reply reply = co_await s->shards.eval(c->shard, kRemoveStaleConsumers, keys, args);
   if (reply.is_integer() && reply.as_integer() > 0) {
     log::info("worker: removed stale consumers",
               {{"stream", c->stream}, {"shard", c->shard}, {"count", reply.as_integer()}});
