@@ -8,7 +8,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/channel.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -393,7 +392,10 @@ asio::awaitable<void> handle(SharedPtr s, std::shared_ptr<Consumer> c, std::vect
 // fsync). Up to two batches are read ahead; they are pending in the group,
 // so a crash loses none of them (claimed later) and a graceful stop
 // persists them (the persister takes batches until the reader closes the
-// channel).
+// channel). While the stream is idle or unreachable the reader sends empty
+// batches after each pause: ticks, on which the persister runs its claim
+// rounds (a receive raced against a timer could drop a batch it had already
+// taken when the timer won).
 
 using Batches = asio::experimental::channel<void(boost::system::error_code, std::vector<Entry>)>;
 
@@ -426,16 +428,15 @@ asio::awaitable<void> read_ahead(SharedPtr s, std::shared_ptr<Consumer> c,
       // Await expressions are not allowed in handlers: back off here.
       c->metrics->errors.add();
       co_await sleep_for(std::chrono::milliseconds(200));
-      continue;
-    }
-    if (entries.empty()) {
+    } else if (entries.empty()) {
       // Idle: poll_interval, doubling up to 8x while the stream stays
       // empty (an idle worker should not cost the shards 50 reads/s each).
       co_await sleep_for(s->settings.poll_interval * idle_factor);
       idle_factor = std::min(idle_factor * 2, 8);
-      continue;
+    } else {
+      idle_factor = 1;
     }
-    idle_factor = 1;
+    // A batch, or an empty one: a tick.
     auto [ec] = co_await out->async_send(boost::system::error_code{}, std::move(entries),
                                          asio::as_tuple(asio::use_awaitable));
     if (ec) {
@@ -443,28 +444,6 @@ asio::awaitable<void> read_ahead(SharedPtr s, std::shared_ptr<Consumer> c,
     }
   }
   out->close();
-}
-
-// The next batch from the reader, or nothing when `wait` passes first (time
-// for a claim round) or the reader has closed the channel (`closed`).
-asio::awaitable<std::vector<Entry>> next_batch(Batches& in, std::chrono::milliseconds wait,
-                                               bool& closed) {
-  using namespace asio::experimental::awaitable_operators;  // NOLINT(google-build-using-namespace)
-  asio::steady_timer timer(co_await asio::this_coro::executor);
-  timer.expires_after(wait);
-  auto receive = in.async_receive(asio::as_tuple(asio::use_awaitable));
-  auto expire = timer.async_wait(asio::as_tuple(asio::use_awaitable));
-  auto result = co_await (std::move(receive) || std::move(expire));
-  std::vector<Entry> entries;
-  if (result.index() == 0) {
-    auto& [ec, batch] = std::get<0>(result);
-    if (ec) {
-      closed = true;
-    } else {
-      entries = std::move(batch);
-    }
-  }
-  co_return entries;
 }
 
 asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
@@ -481,10 +460,13 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
   const std::chrono::milliseconds claim_every =
       std::max(s->settings.claim_idle / 2, std::chrono::milliseconds(100));
   auto next_claim = std::chrono::steady_clock::now();
-  bool closed = false;
   // Until the reader closes the channel: after stop() it sends what it had
   // read and closes, and all of it is persisted here first.
-  while (!closed) {
+  while (true) {
+    auto [ec, entries] = co_await batches->async_receive(asio::as_tuple(asio::use_awaitable));
+    if (ec) {  // closed by the reader
+      break;
+    }
     bool failed = false;
     try {
       const auto now = std::chrono::steady_clock::now();
@@ -499,10 +481,6 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
           co_await handle(s, c, std::move(claimed));
         }
       }
-      const auto wait = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     next_claim - std::chrono::steady_clock::now()),
-                                 std::chrono::milliseconds(1));
-      std::vector<Entry> entries = co_await next_batch(*batches, wait, closed);
       if (!entries.empty()) {
         co_await handle(s, c, std::move(entries));
       }
