@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GET /healthz: surge against nginx, one core each, wrk on the other core.
 #
-#   bench/http_healthz.sh [--duration 10] [--rounds 3]
+#   bench/http_healthz.sh [--duration 10] [--rounds 5]
 #
 # See bench/README.md ("HTTP core: GET /healthz vs nginx") for what it
 # measures and how to read the table. Run `bench/http_healthz.sh --help`.
@@ -22,7 +22,7 @@ connections pipelining 16 requests per write. Servers alternate
 
 Options:
   --duration SECONDS   length of each measured wrk run (default 10)
-  --rounds N           runs per server and load (default 3)
+  --rounds N           runs per server and load (default 5)
   --warmup SECONDS     unmeasured wrk run before each measured one (default 1, 0 = none)
   --quiet-wait SECONDS before each run, wait up to this long for both CPUs to be
                        90% idle (default 0 = don't wait; use it on a shared box)
@@ -46,7 +46,7 @@ EOF
 # Options
 # ---------------------------------------------------------------------------
 DURATION=10
-ROUNDS=3
+ROUNDS=5
 WARMUP=1
 QUIET_WAIT=0
 RETRIES=2
@@ -525,9 +525,17 @@ for i in "${!LOAD_NAMES[@]}"; do
   mapfile -t post < <(wrk_script_args "$i")
   echo
   echo "${LOAD_NAMES[i]}: ${PRIO[*]:+${PRIO[*]} }taskset -c 1 wrk ${args[*]} http://127.0.0.1:PORT/healthz${post[*]:+ ${post[*]}}"
+  # ABBA order (nginx first in odd rounds, surge first in even ones): the
+  # box drifts between slow and fast phases that last a few runs, and a pair
+  # measured back to back shares the phase whichever server goes first.
   for ((round = 1; round <= ROUNDS; round++)); do
-    measure "$i" nginx "$round"
-    measure "$i" surge "$round"
+    if ((round % 2)); then
+      measure "$i" nginx "$round"
+      measure "$i" surge "$round"
+    else
+      measure "$i" surge "$round"
+      measure "$i" nginx "$round"
+    fi
   done
 done
 

@@ -158,6 +158,27 @@ def median(values):
     return statistics.median(vals) if vals else None
 
 
+def paired_ratios(runs, load):
+    """surge/nginx for each round in which both servers have a kept run."""
+    by_round = {}
+    for r in runs:
+        if r["load"] == load:
+            by_round.setdefault(r["round"], {})[r["server"]] = r
+    pairs = []
+    for rnd in sorted(by_round):
+        pair = by_round[rnd]
+        n, s = pair.get("nginx"), pair.get("surge")
+        if not n or not s:
+            continue
+        pairs.append({
+            "round": rnd,
+            "rps": s["rps"] / n["rps"] if s.get("rps") and n.get("rps") else None,
+            "cpu": (s["cpu_us_per_req"] / n["cpu_us_per_req"]
+                    if s.get("cpu_us_per_req") and n.get("cpu_us_per_req") else None),
+        })
+    return pairs
+
+
 def parse_targets(text):
     targets = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -213,12 +234,15 @@ def cmd_summary(a):
                 "errors": sum(r["errors"] for r in rs),
             }
         n, s = per["nginx"], per["surge"]
-        rps_ratio = (s["rps"] / n["rps"]) if s["rps"] and n["rps"] else None
-        cpu_ratio = (
-            s["cpu_us_per_req"] / n["cpu_us_per_req"]
-            if s["cpu_us_per_req"] and n["cpu_us_per_req"]
-            else None
-        )
+        # Paired ratios: each round's surge run against the nginx run next to
+        # it, then the median over rounds. The box drifts between phases
+        # where every request costs ~8 or ~11 us for both servers alike; a
+        # ratio of medians taken over runs from different phases swings by
+        # 20% (0.95 and 1.22 in two runs of the same binaries, 2026-12-03),
+        # a paired ratio cancels the phase.
+        pairs = paired_ratios(runs, name)
+        rps_ratio = median(p["rps"] for p in pairs)
+        cpu_ratio = median(p["cpu"] for p in pairs)
 
         checks = []
         if "rps_ratio_min" in targets:
@@ -246,7 +270,13 @@ def cmd_summary(a):
                   f"{fmt_num(p['server_cpu_pct'], 0):>10s}{fmt_num(p['server_wait_pct'], 1):>11s}"
                   f"{fmt_num(p['wrk_cpu_pct'], 0):>10s}"
                   f"{p['errors']:>8d}")
-        print(f"  surge/nginx: req/s x{fmt_num(rps_ratio, 3)}, CPU/req x{fmt_num(cpu_ratio, 3)}")
+        print(f"  surge/nginx, median of {len(pairs)} paired round(s): req/s x{fmt_num(rps_ratio, 3)}, "
+              f"CPU/req x{fmt_num(cpu_ratio, 3)}")
+        print("    per round: req/s " + " ".join(fmt_num(p["rps"], 3) for p in pairs)
+              + "; CPU/req " + " ".join(fmt_num(p["cpu"], 3) for p in pairs))
+        if s["rps"] and n["rps"] and s["cpu_us_per_req"] and n["cpu_us_per_req"]:
+            print(f"    ratio of the medians: req/s x{s['rps'] / n['rps']:.3f}, "
+                  f"CPU/req x{s['cpu_us_per_req'] / n['cpu_us_per_req']:.3f}")
         for label, value, target, ok in checks:
             print(f"    {label:<8s} ratio {fmt_num(value, 4):>6s}  target {target}  "
                   f"{'PASS' if ok else 'MISS'}")
