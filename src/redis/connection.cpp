@@ -19,6 +19,8 @@
 #include <fmt/format.h>
 #include <hiredis/hiredis.h>
 
+#include "redis/reply_reader.hpp"
+
 namespace surge::redis {
 
 namespace asio = boost::asio;
@@ -29,13 +31,6 @@ namespace {
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 // hiredis copies what it is fed, so this buffer is only the size of one read.
 constexpr std::size_t kReadBuffer = std::size_t{16} * 1024;
-
-struct ReaderFree {
-  void operator()(redisReader* r) const noexcept { redisReaderFree(r); }
-};
-struct ReplyFree {
-  void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
-};
 
 }  // namespace
 
@@ -111,9 +106,9 @@ struct Connection::Session {
   asio::ip::tcp::resolver resolver;
   asio::steady_timer guard;  // connect timeout
   asio::steady_timer wake;   // wakes the idle writer
-  std::unique_ptr<redisReader, ReaderFree> reader;
-  std::string out;      // queued, not yet handed to the socket
-  std::string writing;  // the batch being written (swapped with out)
+  ReplyReader reader;        // yields Reply objects (reply_reader.hpp)
+  std::string out;           // queued, not yet handed to the socket
+  std::string writing;       // the batch being written (swapped with out)
   std::deque<std::shared_ptr<Waiter>> waiters;
   std::array<char, kReadBuffer> in{};
   bool open = false;
@@ -433,7 +428,7 @@ asio::awaitable<void> Connection::run_session(std::shared_ptr<Connection> self,
 
   s->socket.set_option(asio::ip::tcp::no_delay(true), ec);
   s->socket.set_option(asio::socket_base::keep_alive(true), ec);
-  s->reader.reset(redisReaderCreate());
+  s->reader = make_reply_reader();
   if (!s->reader) {
     self->fail_session(s, ConnectionError("out of memory creating a redisReader"));
     co_return;
@@ -510,12 +505,7 @@ asio::awaitable<void> Connection::read_loop(std::shared_ptr<Connection> self,
         if (raw == nullptr) {
           break;  // need more bytes
         }
-        // Converted and freed at once: nothing hiredis owns outlives this line.
-        Reply reply = [&] {
-          const std::unique_ptr<redisReply, ReplyFree> owned(static_cast<redisReply*>(raw));
-          return Reply::from_hiredis(*owned);
-        }();
-        self->deliver(s, std::move(reply));
+        self->deliver(s, take_reply(raw));
         if (s->closed) {
           co_return;
         }

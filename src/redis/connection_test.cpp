@@ -19,6 +19,8 @@
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
 
+#include "redis/reply_reader.hpp"
+
 namespace surge::redis {
 namespace {
 
@@ -40,7 +42,7 @@ struct FakeStats {
 };
 
 asio::awaitable<void> serve_one(asio::ip::tcp::socket socket, std::shared_ptr<FakeStats> stats) {
-  std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
+  const ReplyReader reader = make_reply_reader();
   std::array<char, 4096> buf{};
   bool hung = false;
   for (;;) {
@@ -57,11 +59,7 @@ asio::awaitable<void> serve_one(asio::ip::tcp::socket socket, std::shared_ptr<Fa
       if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK || raw == nullptr) {
         break;
       }
-      const Reply request = [&] {
-        std::unique_ptr<redisReply, void (*)(void*)> owned(static_cast<redisReply*>(raw),
-                                                           freeReplyObject);
-        return Reply::from_hiredis(*owned);
-      }();
+      const Reply request = take_reply(raw);
       ++stats->commands;
       const auto& args = request.as_array();
       const std::string& name = args.at(0).as_string();

@@ -1,7 +1,6 @@
 #include "redis/reply.hpp"
 
 #include <fmt/format.h>
-#include <hiredis/hiredis.h>
 
 #include "redis/error.hpp"
 
@@ -37,33 +36,6 @@ Reply Reply::array(Array elements) {
   Reply r;
   r.v_.emplace<Array>(std::move(elements));
   return r;
-}
-
-Reply Reply::from_hiredis(const ::redisReply& reply) {
-  switch (reply.type) {
-    case REDIS_REPLY_NIL:
-      return nil();
-    case REDIS_REPLY_INTEGER:
-      return integer(reply.integer);
-    case REDIS_REPLY_STRING:
-      return string(std::string(reply.str, reply.len));
-    case REDIS_REPLY_STATUS:
-      return status(std::string(reply.str, reply.len));
-    case REDIS_REPLY_ERROR:
-      return error(std::string(reply.str, reply.len));
-    case REDIS_REPLY_ARRAY: {
-      // hiredis bounds the nesting depth (7 levels in 0.14), so the
-      // recursion is bounded too.
-      Array elements;
-      elements.reserve(reply.elements);
-      for (std::size_t i = 0; i < reply.elements; ++i) {
-        elements.push_back(from_hiredis(*reply.element[i]));
-      }
-      return array(std::move(elements));
-    }
-    default:
-      throw ProtocolError(fmt::format("unsupported reply type {}", reply.type));
-  }
 }
 
 Reply::Type Reply::type() const noexcept {

@@ -8,9 +8,9 @@
 //         ├─ error     error line; error_prefix() = first word ("WRONGTYPE")
 //         └─ array     std::vector<Reply> (nested arrays, EXEC results, pub/sub)
 //
-// The connection converts each hiredis redisReply into a Reply and frees the
-// hiredis object at once (from_hiredis), so nothing hiredis-owned outlives
-// the reader loop.
+// hiredis parses the bytes; the connection's reader builds Reply objects
+// directly (reply_reader.hpp), so nothing hiredis-owned outlives the reader
+// loop.
 //
 // Checked accessors (as_integer, as_string, as_array) throw ServerError when
 // the reply is an error reply and ProtocolError when it is of another type:
@@ -24,10 +24,6 @@
 #include <string_view>
 #include <variant>
 #include <vector>
-
-extern "C" {
-struct redisReply;
-}
 
 namespace surge::redis {
 
@@ -46,11 +42,6 @@ class Reply {
   // `line` is the error line without "-" and CRLF ("ERR unknown command").
   static Reply error(std::string line);
   static Reply array(Array elements);
-
-  // Deep copy of a hiredis reply (RESP2 types). Throws ProtocolError on a
-  // type it does not know (RESP3 types are never requested) and
-  // std::bad_alloc. Does not free `reply`.
-  static Reply from_hiredis(const ::redisReply& reply);
 
   Type type() const noexcept;
   bool is_nil() const noexcept { return v_.index() == 0; }

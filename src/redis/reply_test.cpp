@@ -1,5 +1,6 @@
 #include "redis/reply.hpp"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,28 +12,33 @@
 #include "redis/command.hpp"
 #include "redis/connection.hpp"
 #include "redis/error.hpp"
+#include "redis/reply_reader.hpp"
 #include "redis/script.hpp"
 
 namespace surge::redis {
 namespace {
 
-// Decodes RESP bytes with hiredis's reader, as the connection does.
-std::vector<Reply> decode(std::string_view bytes) {
-  std::unique_ptr<redisReader, void (*)(redisReader*)> reader(redisReaderCreate(), redisReaderFree);
-  EXPECT_EQ(redisReaderFeed(reader.get(), bytes.data(), bytes.size()), REDIS_OK);
+// Decodes RESP bytes, fed in pieces of `piece` bytes, with the reader the
+// connection uses (hiredis's parser building Reply objects).
+std::vector<Reply> decode(std::string_view bytes, std::size_t piece = std::string_view::npos) {
+  const ReplyReader reader = make_reply_reader();
   std::vector<Reply> out;
-  for (;;) {
-    void* raw = nullptr;
-    if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
-      throw ProtocolError(reader->errstr);
+  for (std::size_t at = 0; at < bytes.size();) {
+    const std::size_t n = std::min(piece, bytes.size() - at);
+    EXPECT_EQ(redisReaderFeed(reader.get(), bytes.data() + at, n), REDIS_OK);
+    at += n;
+    for (;;) {
+      void* raw = nullptr;
+      if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
+        throw ProtocolError(reader->errstr);
+      }
+      if (raw == nullptr) {
+        break;
+      }
+      out.push_back(take_reply(raw));
     }
-    if (raw == nullptr) {
-      return out;
-    }
-    std::unique_ptr<redisReply, void (*)(void*)> owned(static_cast<redisReply*>(raw),
-                                                       freeReplyObject);
-    out.push_back(Reply::from_hiredis(*owned));
   }
+  return out;
 }
 
 TEST(RedisReply, ConvertsEveryResp2Type) {
@@ -106,6 +112,34 @@ TEST(RedisReply, EqualityAndDebugString) {
   EXPECT_EQ(Reply::error("ERR x").debug_string(), "-ERR x");
   EXPECT_EQ(Reply::status("OK").debug_string(), "+OK");
   EXPECT_EQ(Reply::string(std::string(100, 'x')).debug_string().size(), 64U + 5U);
+}
+
+TEST(RedisReply, RepliesSplitAcrossReadsAreTheSame) {
+  // A stream read's shape: [[stream, [[id, [field, value, ...]], ...]]],
+  // arriving a few bytes at a time, then a status and a nested nil.
+  const std::string_view bytes =
+      "*1\r\n*2\r\n$9\r\nrp:stream\r\n*2\r\n*2\r\n$15\r\n1700000000000-0\r\n*4\r\n$2\r\nrp\r\n"
+      "$2\r\n42\r\n$4\r\nuser\r\n$1\r\n7\r\n*2\r\n$15\r\n1700000000000-1\r\n*-1\r\n+OK\r\n"
+      "*2\r\n*1\r\n$-1\r\n:5\r\n";
+  const auto whole = decode(bytes);
+  ASSERT_EQ(whole.size(), 3U);
+  for (const std::size_t piece : {1U, 2U, 7U, 64U}) {
+    EXPECT_EQ(decode(bytes, piece), whole) << "pieces of " << piece;
+  }
+  const auto& entries = whole[0].as_array().at(0).as_array().at(1).as_array();
+  ASSERT_EQ(entries.size(), 2U);
+  EXPECT_EQ(entries[0].as_array().at(0).as_string(), "1700000000000-0");
+  EXPECT_EQ(entries[0].as_array().at(1).as_array().at(3).as_string(), "7");
+  EXPECT_TRUE(entries[1].as_array().at(1).is_nil());
+  EXPECT_TRUE(whole[1].is_status());
+  EXPECT_TRUE(whole[2].as_array().at(0).as_array().at(0).is_nil());
+  EXPECT_EQ(whole[2].as_array().at(1).as_integer(), 5);
+}
+
+TEST(RedisReply, AReplyCutOffByAProtocolErrorIsFreed) {
+  // The half-built array is released by hiredis through the reader's
+  // free function (ASan's leak check runs this test too).
+  EXPECT_THROW(decode("*3\r\n:1\r\n*2\r\n$1\r\na\r\n?bad\r\n"), ProtocolError);
 }
 
 TEST(RedisReply, MalformedBytesAreAProtocolError) {
