@@ -17,9 +17,11 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include "http/coarse_clock.hpp"
@@ -52,8 +54,16 @@ class Connection : public ConnectionHook {
  private:
   void serialize(const Context& ctx, bool head_only);
   void write_error_and_close(Status status, std::string_view message);
+  // Writes out_: flush_now() sends what the socket takes at once (kPartial
+  // leaves the rest from unsent_from_), flush_rest() awaits the rest, and
+  // flush() is both. Hot paths call flush_now() to avoid a coroutine frame.
+  enum class Flush : unsigned char { kDone, kPartial, kFailed };
+  Flush flush_now();
+  boost::asio::awaitable<bool> flush_rest();
   boost::asio::awaitable<bool> flush();
-  boost::asio::awaitable<bool> read_more();
+  // Room for the next read (compacting or growing in_); nullopt at the
+  // hard size limit.
+  std::optional<boost::asio::mutable_buffer> input_space();
   void grow_input();
 
   Worker& worker_;
@@ -66,6 +76,7 @@ class Connection : public ConnectionHook {
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   std::string out_;
+  std::size_t unsent_from_ = 0;
   Phase phase_ = Phase::kIdle;
   CoarseClock::time_point deadline_{};
   bool close_after_write_ = false;
