@@ -14,14 +14,17 @@
 # reference is that shard on CPU 0 and redis-benchmark on CPU 1. So the ratio
 # is what the HTTP layer adds on top of Redis doing the same work.
 # --through-lb: wrk through the load balancer (nginx, both apps) instead,
-# nothing pinned. Everything stays on 127.0.0.1. The shard's appendfsync and
-# CPU affinity are restored on exit.
+# nothing pinned. --wrk-threads N (default 1: two wrk threads pinned to one
+# core only compete with each other); --always-only skips the everysec pair.
+# Everything stays on 127.0.0.1. The shard's appendfsync and CPU affinity
+# are restored on exit.
 set -euo pipefail
 
 DURATION=10
 USERS=50000
 CONNECTIONS=256
-WRK_THREADS=2
+WRK_THREADS=1
+ALWAYS_ONLY=0
 COUNT=200000
 THROUGH_LB=0
 while [[ $# -gt 0 ]]; do
@@ -31,8 +34,9 @@ while [[ $# -gt 0 ]]; do
     --connections) CONNECTIONS=$2; shift 2 ;;
     --count) COUNT=$2; shift 2 ;;
     --wrk-threads) WRK_THREADS=$2; shift 2 ;;
+    --always-only) ALWAYS_ONLY=1; shift ;;
     --through-lb) THROUGH_LB=1; shift ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "grab_storm: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -179,7 +183,9 @@ run_mode() {  # appendfsync mode
 }
 
 run_mode always
-[ -z "${ONLY_ALWAYS:-}" ] && run_mode everysec
+if [ "$ALWAYS_ONLY" = 0 ]; then
+  run_mode everysec
+fi
 echo
 echo "mode      surge_req/s  redis_ops/s  ratio  surge_p99  redis_p99 (target: ratio >= 0.5, p99 < 10ms at $CONNECTIONS connections)"
 awk '{printf "%-9s %11s  %11s  %5s  %9s  %9s\n", $1, $2, $3, $4, $5, $6}' "$TMP/summary"
