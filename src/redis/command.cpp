@@ -1,66 +1,61 @@
 #include "redis/command.hpp"
 
-#include <array>
-#include <new>
+#include <charconv>
+#include <cstring>
 #include <stdexcept>
-
-#include <hiredis/hiredis.h>
 
 namespace surge::redis {
 
 namespace {
 
-// Most commands have few arguments: encode them from stack arrays.
-constexpr std::size_t kInlineArgs = 16;
+// RESP is "*<argc>\r\n" then "$<len>\r\n<bytes>\r\n" per argument. Encoded
+// here rather than by hiredis's redisFormatCommandArgv, which formats every
+// length with sprintf: 6 600 of the 32 000 user-space instructions of a red
+// packet grab (an EVALSHA of 9 arguments) under callgrind, 2026-12-03.
+constexpr std::size_t kMaxDigits = 20;  // any std::size_t
+
+void put_line(char*& out, char kind, std::size_t n) {
+  *out++ = kind;
+  out = std::to_chars(out, out + kMaxDigits, n).ptr;
+  *out++ = '\r';
+  *out++ = '\n';
+}
 
 template <typename Get>
-std::pair<char*, std::size_t> format(std::size_t argc, Get get) {
+std::string format(std::size_t argc, Get get) {
   if (argc == 0) {
     throw std::invalid_argument("redis::Command needs at least one argument");
   }
-  std::array<const char*, kInlineArgs> argv_inline{};
-  std::array<std::size_t, kInlineArgs> len_inline{};
-  std::vector<const char*> argv_heap;
-  std::vector<std::size_t> len_heap;
-  const char** argv = argv_inline.data();
-  std::size_t* lens = len_inline.data();
-  if (argc > kInlineArgs) {
-    argv_heap.resize(argc);
-    len_heap.resize(argc);
-    argv = argv_heap.data();
-    lens = len_heap.data();
+  // An upper bound: each line's number takes at most kMaxDigits; the
+  // string is cut to what was written.
+  std::size_t bound = 1 + kMaxDigits + 2;
+  for (std::size_t i = 0; i < argc; ++i) {
+    bound += 1 + kMaxDigits + 2 + get(i).size() + 2;
   }
+  std::string out(bound, '\0');
+  char* p = out.data();
+  put_line(p, '*', argc);
   for (std::size_t i = 0; i < argc; ++i) {
     const std::string_view a = get(i);
-    // hiredis reads exactly lens[i] bytes; data() of an empty view may be
-    // null, which it never dereferences for length 0.
-    argv[i] = a.data();
-    lens[i] = a.size();
+    put_line(p, '$', a.size());
+    if (!a.empty()) {
+      std::memcpy(p, a.data(), a.size());
+      p += a.size();
+    }
+    *p++ = '\r';
+    *p++ = '\n';
   }
-  char* out = nullptr;
-  const int n = redisFormatCommandArgv(&out, static_cast<int>(argc), argv, lens);
-  if (n < 0 || out == nullptr) {
-    throw std::bad_alloc();
-  }
-  return {out, static_cast<std::size_t>(n)};
+  out.resize(static_cast<std::size_t>(p - out.data()));
+  return out;
 }
 
 }  // namespace
 
-void Command::Free::operator()(char* p) const noexcept {
-  redisFreeCommand(p);
-}
-
 void Command::encode(std::span<const std::string_view> args) {
-  auto [p, n] = format(args.size(), [&](std::size_t i) { return args[i]; });
-  data_.reset(p);
-  size_ = n;
+  data_ = format(args.size(), [&](std::size_t i) { return args[i]; });
 }
 
-Command::Command(const std::vector<std::string>& args) {
-  auto [p, n] = format(args.size(), [&](std::size_t i) { return std::string_view(args[i]); });
-  data_.reset(p);
-  size_ = n;
-}
+Command::Command(const std::vector<std::string>& args)
+    : data_(format(args.size(), [&](std::size_t i) { return std::string_view(args[i]); })) {}
 
 }  // namespace surge::redis

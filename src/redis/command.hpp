@@ -1,7 +1,8 @@
 #pragma once
 
-// Command: one Redis command, encoded in RESP (by hiredis's
-// redisFormatCommandArgv) when it is constructed. The encoded bytes are
+// Command: one Redis command, encoded in RESP when it is constructed (by
+// hand: hiredis's redisFormatCommandArgv sprintf's every length, see
+// command.cpp). The encoded bytes are
 // owned, so a Command can be passed by value into coroutines and queued
 // without keeping its arguments alive.
 //
@@ -20,8 +21,8 @@
 // call a constructor template.
 //
 // Arguments are binary-safe (any bytes, including NUL). Thread safety: plain
-// value types. Construction throws std::bad_alloc (hiredis out of memory)
-// and std::invalid_argument for an empty Command.
+// value types. Construction throws std::bad_alloc and
+// std::invalid_argument for an empty Command.
 
 #include <array>
 #include <charconv>
@@ -76,16 +77,12 @@ class Command {
   Command(const std::vector<std::string>& args);  // NOLINT(google-explicit-constructor)
 
   // The RESP bytes: "*3\r\n$3\r\nSET\r\n...".
-  std::string_view bytes() const noexcept { return {data_.get(), size_}; }
+  std::string_view bytes() const noexcept { return data_; }
 
  private:
   void encode(std::span<const std::string_view> args);
 
-  struct Free {
-    void operator()(char* p) const noexcept;
-  };
-  std::unique_ptr<char, Free> data_;
-  std::size_t size_ = 0;
+  std::string data_;
 };
 
 class Args {

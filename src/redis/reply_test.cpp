@@ -146,7 +146,7 @@ TEST(RedisReply, MalformedBytesAreAProtocolError) {
   EXPECT_THROW(decode("?what\r\n"), ProtocolError);
 }
 
-TEST(RedisCommand, EncodesRespWithHiredis) {
+TEST(RedisCommand, EncodesResp) {
   const Command c{"SET", "key", std::string_view("v\0x", 3)};
   EXPECT_EQ(c.bytes(), std::string_view("*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$3\r\nv\0x\r\n", 31));
   const Command v(std::vector<std::string>{"GET", ""});
@@ -154,6 +154,36 @@ TEST(RedisCommand, EncodesRespWithHiredis) {
   std::vector<std::string> many(40, "a");
   EXPECT_EQ(Command(many).bytes().size(), std::string("*40\r\n").size() + 40 * 7);
   EXPECT_THROW(Command(std::vector<std::string>{}), std::invalid_argument);
+}
+
+TEST(RedisCommand, BytesAreHiredisOwnEncoding) {
+  // hiredis's redisFormatCommandArgv as the oracle: argument counts past
+  // 9 and 99, lengths of 0 to 100 000 bytes, NULs and CRLFs inside.
+  for (const std::size_t argc : {1U, 2U, 9U, 10U, 100U, 123U}) {
+    std::vector<std::string> args;
+    for (std::size_t i = 0; i < argc; ++i) {
+      const std::size_t len = (i * 7919U) % (i % 5 == 4 ? 100001U : 130U);
+      std::string a(len, static_cast<char>('a' + i % 26));
+      if (len > 3) {
+        a[1] = '\0';
+        a[2] = '\r';
+        a[3] = '\n';
+      }
+      args.push_back(std::move(a));
+    }
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    char* want = nullptr;
+    const int n = redisFormatCommandArgv(&want, static_cast<int>(argc), argv.data(), lens.data());
+    ASSERT_GT(n, 0);
+    const std::string expected(want, static_cast<std::size_t>(n));
+    redisFreeCommand(want);
+    EXPECT_EQ(Command(args).bytes(), expected) << argc << " arguments";
+  }
 }
 
 TEST(RedisCommand, NumbersAreSentAsDecimalText) {
