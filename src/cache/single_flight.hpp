@@ -212,6 +212,8 @@ struct SingleFlight<T>::WaitInitiation {
                   std::shared_ptr<Flight> flight) const {
     boost::asio::any_io_executor executor =
         boost::asio::prefer(boost::asio::get_associated_executor(handler),
+                            // Asio's documented spelling of the property.
+                            // NOLINTNEXTLINE(readability-static-accessed-through-instance)
                             boost::asio::execution::outstanding_work.tracked);
     // Type-erase first: any_completion_handler attaches its own cancellation
     // state to the handler's slot (replacing whatever was installed there),

@@ -1,6 +1,7 @@
 #include "campaigns/http_support.hpp"
 
 #include <string>
+#include <utility>
 
 #include "campaigns/stream.hpp"
 #include "campaigns/time.hpp"
@@ -40,7 +41,7 @@ void throw_if_unavailable(const redis::Error& e) {
 
 void throw_if_unavailable(const pg::Error& e) {
   if (auto mapped = profile::unavailable_for(e)) {
-    throw *mapped;
+    throw http::Error(std::move(*mapped));
   }
 }
 

@@ -70,7 +70,7 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view s) {
         !digits(s, pos + 4, 2, om) || oh > 23 || om > 59) {
       return std::nullopt;
     }
-    offset_s = (s[pos] == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+    offset_s = (s[pos] == '+' ? 1 : -1) * (std::int64_t{oh} * 3600 + std::int64_t{om} * 60);
     pos += 6;
   } else {
     return std::nullopt;

@@ -16,7 +16,7 @@ namespace surge::campaigns {
 // "2026-11-25T08:00:00Z", "2026-11-25T08:00:00.250+08:00" → Unix ms.
 // nullopt unless the text is a full RFC 3339 date-time (T or t or space,
 // Z/z or ±HH:MM offset, optional fraction, truncated to ms).
-std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view s);
 
 // Unix ms → "2026-11-25T08:00:00Z" (".250" added when ms != 0), UTC.
 std::string format_rfc3339(std::int64_t unix_ms);

@@ -24,6 +24,8 @@ namespace {
 // SQL: PostgreSQL renders the product (see products.hpp)
 // ===========================================================================
 
+// A macro, not a constant: it is pasted into SQL literals at compile time.
+// NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
 #define SURGE_PRODUCT_JSON                                                 \
   "json_build_object('id', id, 'name', name, 'price_cents', price_cents, " \
   "'stock', stock, 'updated_at', to_char(updated_at AT TIME ZONE 'UTC', "  \
@@ -84,7 +86,7 @@ std::int64_t checked_amount(const boost::json::value& v, std::string_view field)
 
 void map_database_error(const pg::Error& e) {
   if (auto mapped = profile::unavailable_for(e)) {
-    throw *mapped;
+    throw http::Error(std::move(*mapped));
   }
 }
 

@@ -102,7 +102,7 @@ boost::asio::awaitable<Reservation> order(redis::Shards& shards, std::uint64_t i
   const std::string stream(campaigns::kFlashsaleStream);
   redis::Args keys(meta_key(id), users_key(id), refs_key(id), idem_key(id), stream);
   redis::Args args(user_id, quantity, new_ref, idempotency_key, id);
-  const redis::Reply reply = co_await shards.eval(shard, kOrder, std::move(keys), std::move(args));
+  const redis::Reply reply = co_await shards.eval(shard, kOrder, keys, args);
   const auto& a = reply.as_array();
   if (a.size() != 2) {
     throw redis::ProtocolError("order script: expected {code, ref}");

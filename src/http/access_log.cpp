@@ -5,7 +5,7 @@
 namespace surge::http {
 
 void AccessLogMiddleware::after(Context& ctx) noexcept {
-  if (!log::enabled(log::Level::info)) {
+  if (!log::enabled(log::Level::kInfo)) {
     return;
   }
   const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -26,7 +26,7 @@ namespace {
 constexpr std::size_t kInitialBuffer = 4096;
 // Flush responses early once this much is queued (a pipelining client that
 // never reads must not grow our output without bound).
-constexpr std::size_t kFlushThreshold = 64 * 1024;
+constexpr std::size_t kFlushThreshold = 64U * 1024U;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 }  // namespace
@@ -35,7 +35,7 @@ Connection::Connection(Worker& worker, asio::ip::tcp::socket socket)
     : worker_(worker),
       socket_(std::move(socket)),
       parser_(worker.settings().max_header_bytes, worker.settings().max_body_bytes),
-      in_(std::make_unique<char[]>(kInitialBuffer)),
+      in_(std::make_unique<char[]>(kInitialBuffer)),  // NOLINT(*-avoid-c-arrays)
       capacity_(kInitialBuffer) {
   request_.headers.reserve(32);
   out_.reserve(1024);
@@ -198,7 +198,7 @@ void Connection::grow_input() {
   const auto& s = worker_.settings();
   const std::size_t limit = s.max_header_bytes + s.max_body_bytes + 4096;
   const std::size_t wanted = std::min(std::max(capacity_ * 2, kInitialBuffer), limit);
-  auto bigger = std::make_unique<char[]>(wanted);
+  auto bigger = std::make_unique<char[]>(wanted);  // NOLINT(*-avoid-c-arrays)
   std::memcpy(bigger.get(), in_.get() + begin_, end_ - begin_);
   end_ -= begin_;
   begin_ = 0;
@@ -210,8 +210,8 @@ std::optional<asio::mutable_buffer> Connection::input_space() {
   if (begin_ == end_) {
     begin_ = end_ = 0;
     // A connection that held a big body gives the memory back.
-    if (capacity_ > 64 * 1024) {
-      in_ = std::make_unique<char[]>(kInitialBuffer);
+    if (capacity_ > 64U * 1024U) {
+      in_ = std::make_unique<char[]>(kInitialBuffer);  // NOLINT(*-avoid-c-arrays)
       capacity_ = kInitialBuffer;
     }
   } else if (end_ == capacity_ && begin_ > 0) {

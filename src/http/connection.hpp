@@ -71,7 +71,7 @@ class Connection : public ConnectionHook {
   RequestParser parser_;
   Request request_;
   Response response_;
-  std::unique_ptr<char[]> in_;
+  std::unique_ptr<char[]> in_;  // NOLINT(*-avoid-c-arrays): a raw byte buffer, grown by hand
   std::size_t capacity_ = 0;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;

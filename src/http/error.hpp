@@ -16,8 +16,9 @@ namespace surge::http {
 // edge; anything else that escapes a handler is logged and answered 500.
 class Error : public std::runtime_error {
  public:
-  Error(Status status, std::string code, std::string message)
-      : std::runtime_error(std::move(message)), status_(status), code_(std::move(code)) {}
+  // std::runtime_error copies the message into its own shared buffer.
+  Error(Status status, std::string code, const std::string& message)
+      : std::runtime_error(message), status_(status), code_(std::move(code)) {}
 
   Status status() const { return status_; }
   const std::string& code() const { return code_; }

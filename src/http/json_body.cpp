@@ -13,7 +13,8 @@ namespace json = boost::json;
 
 JsonBody::JsonBody(const Request& request) : JsonBody(request.body) {}
 
-JsonBody::JsonBody(std::string_view text) {
+// arena_buffer_ is left unfilled on purpose (see the header).
+JsonBody::JsonBody(std::string_view text) {  // NOLINT(cppcoreguidelines-pro-type-member-init)
   if (text.empty()) {
     throw Error::invalid_request("body", "a JSON object is required");
   }
@@ -31,7 +32,7 @@ JsonBody::JsonBody(std::string_view text) {
 }
 
 const json::value* JsonBody::find(std::string_view field) const {
-  const auto it = object_->find(json::string_view(field.data(), field.size()));
+  const auto* const it = object_->find(json::string_view(field.data(), field.size()));
   if (it == object_->end() || it->value().is_null()) {
     return nullptr;
   }

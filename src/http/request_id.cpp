@@ -1,5 +1,6 @@
 #include "http/request_id.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <random>
@@ -29,12 +30,7 @@ bool is_acceptable_request_id(std::string_view id) {
   if (id.empty() || id.size() > 128) {
     return false;
   }
-  for (const char c : id) {
-    if (c < 0x21 || c > 0x7e) {
-      return false;
-    }
-  }
-  return true;
+  return std::ranges::all_of(id, [](char c) { return c >= 0x21 && c <= 0x7e; });
 }
 
 void RequestIdMiddleware::before(Context& ctx) {

@@ -79,8 +79,10 @@ class Router {
 
   Router();
   ~Router();
-  Router(Router&&) noexcept;
-  Router& operator=(Router&&) noexcept;
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+  Router(Router&& other) noexcept;
+  Router& operator=(Router&& other) noexcept;
 
   // Throws std::invalid_argument for a malformed pattern or a duplicate
   // (method, pattern): both are programming errors found at start.

@@ -204,7 +204,9 @@ Server::Server(ServerSettings settings, Dispatcher& dispatcher, metrics::Registr
   open_connections_ = registry.gauge("surge_http_connections_open", "Connections open now.");
 }
 
-Server::~Server() {
+// stop() and wait() only post and join; a failure there terminates, as it
+// should in a destructor.
+Server::~Server() {  // NOLINT(bugprone-exception-escape)
   stop();
   wait();
 }

@@ -29,7 +29,7 @@ class Server {
  public:
   Server(ServerSettings settings, Dispatcher& dispatcher,
          metrics::Registry& registry = metrics::Registry::global());
-  ~Server();
+  ~Server();  // NOLINT(bugprone-exception-escape): see server.cpp
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 

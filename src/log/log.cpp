@@ -166,17 +166,17 @@ void append_line(fmt::memory_buffer& out, std::chrono::system_clock::time_point 
 
 spdlog::level::level_enum to_spdlog(Level level) noexcept {
   switch (level) {
-    case Level::trace:
+    case Level::kTrace:
       return spdlog::level::trace;
-    case Level::debug:
+    case Level::kDebug:
       return spdlog::level::debug;
-    case Level::info:
+    case Level::kInfo:
       return spdlog::level::info;
-    case Level::warn:
+    case Level::kWarn:
       return spdlog::level::warn;
-    case Level::error:
+    case Level::kError:
       return spdlog::level::err;
-    case Level::off:
+    case Level::kOff:
       return spdlog::level::off;
   }
   return spdlog::level::off;
@@ -205,7 +205,7 @@ spdlog::logger& logger() {
 
 Level parse_level(std::string_view name) {
   for (const Level level :
-       {Level::trace, Level::debug, Level::info, Level::warn, Level::error, Level::off}) {
+       {Level::kTrace, Level::kDebug, Level::kInfo, Level::kWarn, Level::kError, Level::kOff}) {
     if (name == level_name(level)) {
       return level;
     }
@@ -216,17 +216,17 @@ Level parse_level(std::string_view name) {
 
 std::string_view level_name(Level level) noexcept {
   switch (level) {
-    case Level::trace:
+    case Level::kTrace:
       return "trace";
-    case Level::debug:
+    case Level::kDebug:
       return "debug";
-    case Level::info:
+    case Level::kInfo:
       return "info";
-    case Level::warn:
+    case Level::kWarn:
       return "warn";
-    case Level::error:
+    case Level::kError:
       return "error";
-    case Level::off:
+    case Level::kOff:
       return "off";
   }
   return "off";
@@ -237,7 +237,7 @@ void init(std::string_view level) {
 }
 
 bool enabled(Level level) noexcept {
-  return level != Level::off && logger().should_log(to_spdlog(level));
+  return level != Level::kOff && logger().should_log(to_spdlog(level));
 }
 
 void write(Level level, std::string_view msg, std::span<const Field> fields) noexcept {

@@ -31,7 +31,7 @@
 
 namespace surge::log {
 
-enum class Level { trace, debug, info, warn, error, off };
+enum class Level { kTrace, kDebug, kInfo, kWarn, kError, kOff };
 
 // "trace", "debug", "info", "warn", "error", "off"; throws
 // std::invalid_argument naming the bad level otherwise.
@@ -85,19 +85,19 @@ bool enabled(Level level) noexcept;
 void write(Level level, std::string_view msg, std::span<const Field> fields) noexcept;
 
 inline void trace(std::string_view msg, std::initializer_list<Field> fields = {}) noexcept {
-  write(Level::trace, msg, {fields.begin(), fields.size()});
+  write(Level::kTrace, msg, {fields.begin(), fields.size()});
 }
 inline void debug(std::string_view msg, std::initializer_list<Field> fields = {}) noexcept {
-  write(Level::debug, msg, {fields.begin(), fields.size()});
+  write(Level::kDebug, msg, {fields.begin(), fields.size()});
 }
 inline void info(std::string_view msg, std::initializer_list<Field> fields = {}) noexcept {
-  write(Level::info, msg, {fields.begin(), fields.size()});
+  write(Level::kInfo, msg, {fields.begin(), fields.size()});
 }
 inline void warn(std::string_view msg, std::initializer_list<Field> fields = {}) noexcept {
-  write(Level::warn, msg, {fields.begin(), fields.size()});
+  write(Level::kWarn, msg, {fields.begin(), fields.size()});
 }
 inline void error(std::string_view msg, std::initializer_list<Field> fields = {}) noexcept {
-  write(Level::error, msg, {fields.begin(), fields.size()});
+  write(Level::kError, msg, {fields.begin(), fields.size()});
 }
 
 // The JSON line write() emits, without the trailing newline. Exposed for

@@ -19,10 +19,10 @@ using namespace std::chrono_literals;
 const system_clock::time_point kTs = sys_days{2026y / 11 / 25} + 8h + 123456us;
 
 TEST(LogFormat, LineShape) {
-  EXPECT_EQ(format_line(kTs, Level::info, "server started", {{"port", 8080}, {"threads", 2}}),
+  EXPECT_EQ(format_line(kTs, Level::kInfo, "server started", {{"port", 8080}, {"threads", 2}}),
             R"({"ts":"2026-11-25T08:00:00.123456Z","level":"info","msg":"server started",)"
             R"("port":8080,"threads":2})");
-  EXPECT_EQ(format_line(sys_days{1999y / 1 / 2} + 23h + 59min + 58s + 7us, Level::error, "x"),
+  EXPECT_EQ(format_line(sys_days{1999y / 1 / 2} + 23h + 59min + 58s + 7us, Level::kError, "x"),
             R"({"ts":"1999-01-02T23:59:58.000007Z","level":"error","msg":"x"})");
 }
 
@@ -30,7 +30,7 @@ TEST(LogFormat, ValueTypes) {
   const std::string owned = "text";
   const unsigned short port = 443;
   const std::size_t size = 5;
-  EXPECT_EQ(format_line(kTs, Level::debug, "m",
+  EXPECT_EQ(format_line(kTs, Level::kDebug, "m",
                         {{"s", owned},
                          {"sv", std::string_view("v")},
                          {"neg", -3},
@@ -49,7 +49,7 @@ TEST(LogFormat, ValueTypes) {
 }
 
 std::string msg_of(std::string_view msg) {
-  const std::string line = format_line(kTs, Level::warn, msg);
+  const std::string line = format_line(kTs, Level::kWarn, msg);
   const std::string prefix = R"({"ts":"2026-11-25T08:00:00.123456Z","level":"warn","msg":)";
   EXPECT_EQ(line.rfind(prefix, 0), 0U) << line;
   EXPECT_EQ(line.back(), '}');
@@ -63,7 +63,7 @@ TEST(LogFormat, JsonEscaping) {
                                                              "\x7f\"");
   EXPECT_EQ(msg_of("\b\f"), R"("\u0008\u000c")");
   // Keys are escaped the same way.
-  EXPECT_EQ(format_line(kTs, Level::info, "m", {{"k\"\n", "v"}}),
+  EXPECT_EQ(format_line(kTs, Level::kInfo, "m", {{"k\"\n", "v"}}),
             R"({"ts":"2026-11-25T08:00:00.123456Z","level":"info","msg":"m","k\"\n":"v"})");
 }
 
@@ -81,7 +81,7 @@ TEST(LogFormat, Utf8PassesThroughAndGarbageIsReplaced) {
 
 TEST(LogLevel, ParseAndNames) {
   for (const Level level :
-       {Level::trace, Level::debug, Level::info, Level::warn, Level::error, Level::off}) {
+       {Level::kTrace, Level::kDebug, Level::kInfo, Level::kWarn, Level::kError, Level::kOff}) {
     EXPECT_EQ(parse_level(level_name(level)), level);
   }
   EXPECT_THROW(parse_level("warning"), std::invalid_argument);
@@ -96,15 +96,15 @@ class LogLevelFilter : public ::testing::Test {
 
 TEST_F(LogLevelFilter, EnabledFollowsInit) {
   init("warn");
-  EXPECT_FALSE(enabled(Level::debug));
-  EXPECT_FALSE(enabled(Level::info));
-  EXPECT_TRUE(enabled(Level::warn));
-  EXPECT_TRUE(enabled(Level::error));
-  EXPECT_FALSE(enabled(Level::off));
+  EXPECT_FALSE(enabled(Level::kDebug));
+  EXPECT_FALSE(enabled(Level::kInfo));
+  EXPECT_TRUE(enabled(Level::kWarn));
+  EXPECT_TRUE(enabled(Level::kError));
+  EXPECT_FALSE(enabled(Level::kOff));
   init("off");
-  EXPECT_FALSE(enabled(Level::error));
+  EXPECT_FALSE(enabled(Level::kError));
   init("trace");
-  EXPECT_TRUE(enabled(Level::trace));
+  EXPECT_TRUE(enabled(Level::kTrace));
 }
 
 TEST_F(LogLevelFilter, DisabledLinesAreNotWritten) {

@@ -33,15 +33,19 @@ struct TlsEntry {
   Cell* block;
 };
 constexpr std::size_t kTlsEntries = 4;
+// NOLINTNEXTLINE(cppcoreguidelines-avoid-non-const-global-variables): a per-thread cache
 constinit thread_local std::array<TlsEntry, kTlsEntries> tls_blocks{};
 
 // A per-thread serial that is never reused (unlike std::thread::id), so a new
 // thread can never inherit, and race with, an exited thread's block.
+// NOLINTBEGIN(cppcoreguidelines-avoid-non-const-global-variables): a per-thread id and
+// the counters that hand out ids are mutable by nature.
 constinit thread_local std::uint64_t tls_thread_serial = 0;
 std::atomic<std::uint64_t> next_thread_serial{1};
 
 // Registry ids start at 1: 0 marks an empty TLS entry.
 std::atomic<std::uint64_t> next_registry_id{1};
+// NOLINTEND(cppcoreguidelines-avoid-non-const-global-variables)
 
 // Single-writer increment: only the owning thread stores to its block, so a
 // relaxed load + store never loses an update and avoids a locked instruction.
@@ -50,7 +54,7 @@ inline void bump(Cell& cell, std::uint64_t n) noexcept {
 }
 
 inline void add_double(Cell& cell, double v) noexcept {
-  const double old = std::bit_cast<double>(cell.load(std::memory_order_relaxed));
+  const auto old = std::bit_cast<double>(cell.load(std::memory_order_relaxed));
   cell.store(std::bit_cast<std::uint64_t>(old + v), std::memory_order_relaxed);
 }
 
@@ -233,7 +237,8 @@ struct Registry::Impl {
 
   mutable std::mutex mu;
   std::uint32_t next_cell = 0;
-  std::vector<std::unique_ptr<Cell[]>> blocks;
+  // One array of cells per thread, allocated once: the cells never move.
+  std::vector<std::unique_ptr<Cell[]>> blocks;               // NOLINT(*-avoid-c-arrays)
   std::unordered_map<std::uint64_t, Cell*> block_of_thread;  // by tls_thread_serial
   std::map<std::string, Family, std::less<>> families;       // sorted: render order
   std::deque<std::atomic<std::int64_t>> gauges;              // deque: stable addresses
@@ -302,7 +307,7 @@ Cell* Registry::Impl::block_slow(std::uint64_t registry_id) noexcept {
     auto [it, inserted] = block_of_thread.try_emplace(tls_thread_serial, nullptr);
     if (inserted) {
       // Value-initialised: every cell starts at zero (0.0 for sum cells too).
-      blocks.push_back(std::make_unique<Cell[]>(kCellsPerThread));
+      blocks.push_back(std::make_unique<Cell[]>(kCellsPerThread));  // NOLINT(*-avoid-c-arrays)
       it->second = blocks.back().get();
     }
     block = it->second;
@@ -413,6 +418,7 @@ Registry::~Registry() = default;
 Registry& Registry::global() {
   // Never destroyed: threads and static destructors may still record during
   // exit, after a plain static would have been torn down.
+  // NOLINTNEXTLINE(cppcoreguidelines-owning-memory,cppcoreguidelines-avoid-non-const-global-variables)
   static auto* const registry = new Registry();
   return *registry;
 }
@@ -433,7 +439,7 @@ Counter Registry::counter(std::string_view name, std::string_view help, const La
     series->cell = impl_->next_cell++;
     series->hide_while_zero = visibility == Visibility::kOnceNonZero;
   }
-  return Counter(this, series->cell);
+  return {this, series->cell};
 }
 
 Histogram Registry::histogram(std::string_view name, std::string_view help, const Labels& labels,
@@ -468,7 +474,7 @@ Histogram Registry::histogram(std::string_view name, std::string_view help, cons
     throw std::invalid_argument(
         fmt::format("metrics: histogram '{}' registered again with other bounds", name));
   }
-  return Histogram(this, series->cell, *series->bounds);
+  return {this, series->cell, *series->bounds};
 }
 
 Gauge Registry::gauge(std::string_view name, std::string_view help, const Labels& labels) {

@@ -33,7 +33,7 @@ Health::Health(std::vector<Probe> probes) : probes_(std::move(probes)) {
   refresh();
 }
 
-Health::~Health() {
+Health::~Health() {  // NOLINT(bugprone-exception-escape): stop() cancels a timer and joins
   stop();
 }
 

@@ -49,7 +49,7 @@ using Probe = std::function<std::vector<DependencyState>()>;
 class Health {
  public:
   explicit Health(std::vector<Probe> probes);
-  ~Health();
+  ~Health();  // NOLINT(bugprone-exception-escape): see health.cpp
   Health(const Health&) = delete;
   Health& operator=(const Health&) = delete;
 

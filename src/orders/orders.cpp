@@ -23,6 +23,8 @@ namespace {
 // SQL. PostgreSQL renders the order (see orders.hpp).
 // ===========================================================================
 
+// A macro, not a constant: it is pasted into SQL literals at compile time.
+// NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
 #define SURGE_ORDER_JSON                                                                       \
   "json_build_object('id', o.id, 'status', o.status, 'total_cents', o.total_cents, "           \
   "'items', COALESCE((SELECT json_agg(json_build_object('product_id', i.product_id, "          \
@@ -341,7 +343,7 @@ boost::asio::awaitable<void> Orders::post(http::Context& ctx) {
     ctx.response.json(placed.created ? http::Status::kCreated : http::Status::kOk, placed.body);
   } catch (const pg::Error& e) {
     if (auto mapped = profile::unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }
@@ -355,7 +357,7 @@ boost::asio::awaitable<void> Orders::get_list(http::Context& ctx) {
     http::respond_with_etag(ctx, body);
   } catch (const pg::Error& e) {
     if (auto mapped = profile::unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }
@@ -374,7 +376,7 @@ boost::asio::awaitable<void> Orders::get_one(http::Context& ctx) {
     http::respond_with_etag(ctx, *body);
   } catch (const pg::Error& e) {
     if (auto mapped = profile::unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }

@@ -65,11 +65,11 @@ std::string configured_address(const std::string& conninfo) {
     if (o->val == nullptr || *o->val == '\0') {
       continue;
     }
-    if (std::string_view(o->keyword) == "host") {
+    const std::string_view key(o->keyword);
+    // hostaddr names the node only when no host does.
+    if (key == "host" || (key == "hostaddr" && host == "localhost")) {
       host = o->val;
-    } else if (std::string_view(o->keyword) == "hostaddr" && host == "localhost") {
-      host = o->val;
-    } else if (std::string_view(o->keyword) == "port") {
+    } else if (key == "port") {
       port = o->val;
     }
   }
@@ -249,7 +249,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Cluster::Impl> {
     return 0;
   }
 
-  void count_error(Node& node, const Error& e) {
+  void count_error(Node& node, const Error& e) const {
     node.errors[static_cast<std::size_t>(e.error_class())].add();
     if (stopping.load(std::memory_order_relaxed)) {
       return;  // "the cluster is stopped" says nothing about the node
@@ -282,7 +282,7 @@ struct Cluster::Impl : std::enable_shared_from_this<Cluster::Impl> {
   void on_primary_sample(Lsn lsn, std::string address, Clock::time_point now);
   void on_replica_sample(Node& node, bool in_recovery, Lsn replay, double replay_age_s,
                          std::string address, Clock::time_point now);
-  void on_check_failed(Node& node, const std::string& why);
+  static void on_check_failed(Node& node, const std::string& why);
 };
 
 Cluster::Impl::Impl(Settings s, std::vector<asio::io_context*> io, metrics::Registry& registry)
@@ -737,7 +737,9 @@ void Cluster::Impl::on_replica_sample(Node& node, bool in_recovery, Lsn replay, 
       lag = 0;
     } else {
       auto since = primary_history.front().first;  // older than all we know
-      for (auto it = primary_history.rbegin(); it != primary_history.rend(); ++it) {
+      // Newest first.
+      for (auto it = primary_history.rbegin(); it != primary_history.rend();
+           ++it) {  // NOLINT(modernize-loop-convert)
         if (it->second <= replay) {
           since = it->first;
           break;
@@ -777,7 +779,8 @@ void Cluster::Impl::on_check_failed(Node& node, const std::string& why) {
 namespace {
 
 // Unregisters a health timer when its loop ends.
-struct TimerRegistration {
+// An aggregate scope guard (a user-declared copy would make it a non-aggregate).
+struct TimerRegistration {  // NOLINT(cppcoreguidelines-special-member-functions)
   std::vector<asio::steady_timer*>& timers;
   asio::steady_timer* timer;
   ~TimerRegistration() { std::erase(timers, timer); }
@@ -819,7 +822,7 @@ awaitable<void> health_loop(std::shared_ptr<Cluster::Impl> impl, std::size_t ind
     if (failure) {
       conn.reset();
       if (!impl->stopping.load()) {
-        impl->on_check_failed(node, *failure);
+        Cluster::Impl::on_check_failed(node, *failure);
       }
     }
     if (impl->stopping.load()) {
@@ -862,7 +865,7 @@ Cluster::Cluster(Settings settings, std::vector<asio::io_context*> io_per_thread
 // gone — hence every pool is emptied and closed now, and a connection that
 // comes back later (from a frame destroyed with its io_context) is closed,
 // not pooled.
-Cluster::~Cluster() {
+Cluster::~Cluster() {  // NOLINT(bugprone-exception-escape): closing sockets, nothing to recover
   if (!impl_) {
     return;
   }

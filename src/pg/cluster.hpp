@@ -132,8 +132,8 @@ class Cluster;
 class Transaction {
  public:
   Transaction() = default;  // inactive
-  Transaction(Transaction&&) noexcept;
-  Transaction& operator=(Transaction&&) noexcept;
+  Transaction(Transaction&& other) noexcept;
+  Transaction& operator=(Transaction&& other) noexcept;
   ~Transaction();
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
@@ -158,7 +158,7 @@ class Cluster {
   // io_context, zero connections).
   Cluster(Settings settings, std::vector<boost::asio::io_context*> io_per_thread,
           metrics::Registry& registry = metrics::Registry::global());
-  ~Cluster();
+  ~Cluster();  // NOLINT(bugprone-exception-escape): see cluster.cpp
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 

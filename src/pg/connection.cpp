@@ -36,7 +36,7 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Detached cancel threads alive at once: a storm of timeouts must not turn
 // into a storm of threads (beyond it, the connection is just closed).
 constexpr int kMaxCancelThreads = 8;
-std::atomic<int> g_cancel_threads{0};
+std::atomic<int> g_cancel_threads{0};  // NOLINT(*-avoid-non-const-global-variables): a counter
 
 struct PgResultDeleter {
   void operator()(PGresult* r) const noexcept { PQclear(r); }

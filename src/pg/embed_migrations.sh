@@ -13,6 +13,7 @@ delim=surge_sql
   echo "// Each migration is its file's exact bytes (a raw string literal), so"
   echo "// the whole file is left as generated:"
   echo "// clang-format off"
+  echo "// NOLINTBEGIN(readability-identifier-naming): names follow the files'."
   echo
   echo '#include "pg/migrations.hpp"'
   echo
@@ -49,6 +50,7 @@ delim=surge_sql
   echo "std::span<const Migration> embedded_migrations() noexcept { return kMigrations; }"
   echo
   echo "}  // namespace surge::pg"
+  echo "// NOLINTEND(readability-identifier-naming)"
 } >"$tmp"
 mv "$tmp" "$out"
 echo "wrote $out ($count migrations)"

@@ -4,16 +4,16 @@
 
 namespace surge::pg {
 
-Error::Error(std::string sqlstate, std::string message, bool connection_lost,
+Error::Error(std::string sqlstate, const std::string& message, bool connection_lost,
              std::string constraint)
-    : std::runtime_error(std::move(message)),
+    : std::runtime_error(message),
       sqlstate_(std::move(sqlstate)),
       constraint_(std::move(constraint)),
       class_(sqlstate_.empty() ? (connection_lost ? Class::kConnection : Class::kOther)
                                : classify(sqlstate_)) {}
 
-Error::Error(Class cls, std::string sqlstate, std::string message)
-    : std::runtime_error(std::move(message)), sqlstate_(std::move(sqlstate)), class_(cls) {}
+Error::Error(Class cls, std::string sqlstate, const std::string& message)
+    : std::runtime_error(message), sqlstate_(std::move(sqlstate)), class_(cls) {}
 
 Error::Class classify(std::string_view s) noexcept {
   using C = Error::Class;

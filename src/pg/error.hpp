@@ -43,11 +43,11 @@ class Error : public std::runtime_error {
 
   // The class is derived from `sqlstate` (see classify()); an empty sqlstate
   // means kConnection only when `connection_lost`, kOther otherwise.
-  Error(std::string sqlstate, std::string message, bool connection_lost = false,
+  Error(std::string sqlstate, const std::string& message, bool connection_lost = false,
         std::string constraint = {});
   // An error raised by this layer itself (timeouts, a stopped cluster): the
   // class is given; sqlstate may be empty.
-  Error(Class cls, std::string sqlstate, std::string message);
+  Error(Class cls, std::string sqlstate, const std::string& message);
 
   // The 5-character SQLSTATE, or "" when the server sent none.
   const std::string& sqlstate() const noexcept { return sqlstate_; }

@@ -122,7 +122,7 @@ std::string checksum(std::string_view sql) {
     throw std::runtime_error("pg: SHA-256 failed");
   }
   std::string hex;
-  hex.reserve(len * 2);
+  hex.reserve(std::size_t{len} * 2);
   for (unsigned int i = 0; i < len; ++i) {
     hex += fmt::format("{:02x}", md[i]);
   }

@@ -2,6 +2,7 @@
 // Each migration is its file's exact bytes (a raw string literal), so
 // the whole file is left as generated:
 // clang-format off
+// NOLINTBEGIN(readability-identifier-naming): names follow the files'.
 
 #include "pg/migrations.hpp"
 
@@ -219,3 +220,4 @@ constexpr std::array<Migration, 1> kMigrations{
 std::span<const Migration> embedded_migrations() noexcept { return kMigrations; }
 
 }  // namespace surge::pg
+// NOLINTEND(readability-identifier-naming)

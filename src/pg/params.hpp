@@ -22,6 +22,7 @@
 //
 // Thread safety: plain values.
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <concepts>
@@ -50,7 +51,9 @@ using Params = boost::container::small_vector<Param, 4>;
 // points at the old place (a bad free when destroyed). A constructor avoids
 // it. The same GCC rejects a braced list (std::initializer_list) inside a
 // co_await expression outright ("array used as initializer").
-struct Statement {
+// (Its implicit moves may allocate, like every small_vector's: an allocation
+// failure terminates here as everywhere else.)
+struct Statement {  // NOLINT(bugprone-exception-escape)
   Statement() = default;
   Statement(std::string sql_text, Params values = {})  // NOLINT(google-explicit-constructor)
       : sql(std::move(sql_text)), params(std::move(values)) {}
@@ -61,8 +64,9 @@ struct Statement {
 
 namespace detail {
 
+// Named like the standard library's traits, which it extends.
 template <typename T>
-struct is_optional : std::false_type {};
+struct is_optional : std::false_type {};  // NOLINT(readability-identifier-naming)
 template <typename T>
 struct is_optional<std::optional<T>> : std::true_type {};
 
@@ -73,9 +77,9 @@ concept Integer = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T,
 
 template <Integer T>
 std::string integer_text(T v) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
+  std::array<char, 24> buf{};
+  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  return {buf.data(), r.ptr};
 }
 
 inline std::string float_text(double v) {
@@ -85,9 +89,9 @@ inline std::string float_text(double v) {
   if (std::isinf(v)) {
     return v > 0 ? "Infinity" : "-Infinity";
   }
-  char buf[32];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
+  std::array<char, 32> buf{};
+  const auto r = std::to_chars(buf.data(), buf.data() + buf.size(), v);
+  return {buf.data(), r.ptr};
 }
 
 }  // namespace detail
@@ -95,7 +99,7 @@ inline std::string float_text(double v) {
 // ---------------------------------------------------------------------------
 // to_param: one C++ value → one parameter.
 // ---------------------------------------------------------------------------
-inline Param to_param(std::nullopt_t) {
+inline Param to_param(std::nullopt_t /*null*/) {
   return std::nullopt;
 }
 inline Param to_param(const Param& p) {
@@ -167,6 +171,8 @@ template <typename... Args>
 Params params(Args&&... args) {
   Params out;
   out.reserve(sizeof...(Args));
+  // String literals arrive as arrays and decay to const char* on purpose.
+  // NOLINTNEXTLINE(cppcoreguidelines-pro-bounds-array-to-pointer-decay)
   (out.push_back(to_param(std::forward<Args>(args))), ...);
   return out;
 }

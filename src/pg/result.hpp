@@ -97,7 +97,7 @@ bool parse_bool(std::string_view text);
 
 namespace detail {
 template <typename T>
-struct optional_of {
+struct optional_of {  // NOLINT(readability-identifier-naming): a trait, named like std's
   using type = void;
 };
 template <typename T>

@@ -103,7 +103,7 @@ boost::asio::awaitable<void> CacheAdmin::handle(http::Context& ctx) {
     ctx.response.json(http::Status::kOk, body);
   } catch (const pg::Error& e) {
     if (auto mapped = unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }

@@ -4,7 +4,7 @@
 // the error class, never on the message).
 //
 //   try { ... } catch (const pg::Error& e) {
-//     if (auto mapped = profile::unavailable_for(e)) throw *mapped;
+//     if (auto mapped = profile::unavailable_for(e)) throw http::Error(std::move(*mapped));
 //     throw;
 //   }
 //

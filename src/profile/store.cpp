@@ -12,6 +12,8 @@ namespace {
 
 // created_at as RFC 3339 UTC with second precision (API.md §1), rendered by
 // the database so every server produces the same bytes.
+// A macro, not a constant: it is pasted into SQL literals at compile time.
+// NOLINTNEXTLINE(cppcoreguidelines-macro-usage)
 #define SURGE_PROFILE_COLUMNS                      \
   "id, name, nickname, avatar_url, total_points, " \
   "to_char(created_at AT TIME ZONE 'UTC', "        \
@@ -40,7 +42,7 @@ Profile profile_from_row(const pg::Result& r) {
 
 }  // namespace
 
-ProfileStore::ProfileStore(pg::Cluster& db, redis::Shards* shards, Settings settings,
+ProfileStore::ProfileStore(pg::Cluster& db, redis::Shards* shards, const Settings& settings,
                            metrics::Registry& registry)
     : db_(db),
       markers_(db, shards, settings.marker_ttl, registry),

@@ -92,7 +92,7 @@ struct Patch {
 class ProfileStore {
  public:
   // shards may be null (no Redis). Subscribes to cache invalidations.
-  ProfileStore(pg::Cluster& db, redis::Shards* shards, Settings settings,
+  ProfileStore(pg::Cluster& db, redis::Shards* shards, const Settings& settings,
                metrics::Registry& registry);
   ~ProfileStore();
   ProfileStore(const ProfileStore&) = delete;

@@ -21,7 +21,7 @@ std::string string_field(const boost::json::value& v, std::string_view field) {
     throw http::Error::invalid_request(field, "must be a string");
   }
   const boost::json::string& s = v.get_string();
-  return std::string(s.data(), s.size());
+  return {s.data(), s.size()};
 }
 
 // The cached entry's views; an entry that does not decode is a bug (or a
@@ -92,7 +92,7 @@ boost::asio::awaitable<void> UserCenter::get_me(http::Context& ctx) {
     http::respond_with_etag(ctx, decoded(entry).private_body);
   } catch (const pg::Error& e) {
     if (auto mapped = unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }
@@ -111,7 +111,7 @@ boost::asio::awaitable<void> UserCenter::get_user(http::Context& ctx) {
     http::respond_with_etag(ctx, decoded(entry).public_body);
   } catch (const pg::Error& e) {
     if (auto mapped = unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }
@@ -139,7 +139,7 @@ boost::asio::awaitable<void> UserCenter::patch_me(http::Context& ctx) {
     ctx.response.json(http::Status::kOk, body);
   } catch (const pg::Error& e) {
     if (auto mapped = unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }

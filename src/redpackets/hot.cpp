@@ -84,7 +84,7 @@ boost::asio::awaitable<Grab> grab(redis::Shards& shards, std::uint64_t id, std::
   const std::string stream(campaigns::kRedpacketStream);
   redis::Args keys(meta_k, amounts_k, grabs_k, stream);
   redis::Args args(user_id, id);
-  const redis::Reply reply = co_await shards.eval(shard, kGrab, std::move(keys), std::move(args));
+  const redis::Reply reply = co_await shards.eval(shard, kGrab, keys, args);
   const auto& a = reply.as_array();
   if (a.size() != 2) {
     throw redis::ProtocolError("grab script: expected {code, amount}");

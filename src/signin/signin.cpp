@@ -283,7 +283,7 @@ boost::asio::awaitable<void> SignIn::post(http::Context& ctx) {
     ctx.response.json(http::Status::kOk, render_signin(outcome->status, outcome->awarded_points));
   } catch (const pg::Error& e) {
     if (auto mapped = profile::unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }
@@ -298,7 +298,7 @@ boost::asio::awaitable<void> SignIn::get(http::Context& ctx) {
     ctx.response.json(http::Status::kOk, render_status(*status));
   } catch (const pg::Error& e) {
     if (auto mapped = profile::unavailable_for(e)) {
-      throw *mapped;
+      throw http::Error(std::move(*mapped));
     }
     throw;
   }

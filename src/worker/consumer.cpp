@@ -519,7 +519,7 @@ std::string host_name() {
   if (::gethostname(buf.data(), buf.size() - 1) != 0) {
     return "worker";
   }
-  return std::string(buf.data());
+  return {buf.data()};
 }
 
 }  // namespace
@@ -528,7 +528,7 @@ std::string host_name() {
 // Pool
 // ===========================================================================
 
-Pool::Pool(Settings settings, redis::Shards& shards, std::vector<Sink*> sinks,
+Pool::Pool(Settings settings, redis::Shards& shards, const std::vector<Sink*>& sinks,
            std::vector<asio::io_context*> io_per_thread, metrics::Registry& registry)
     : shared_(std::make_shared<Shared>(settings, shards)) {
   if (io_per_thread.empty() || settings.consumers == 0 || settings.batch_size == 0) {

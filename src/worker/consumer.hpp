@@ -104,7 +104,7 @@ class Sink {
 
 class Pool {
  public:
-  Pool(Settings settings, redis::Shards& shards, std::vector<Sink*> sinks,
+  Pool(Settings settings, redis::Shards& shards, const std::vector<Sink*>& sinks,
        std::vector<boost::asio::io_context*> io_per_thread,
        metrics::Registry& registry = metrics::Registry::global());
   ~Pool();
