@@ -36,13 +36,13 @@ namespace {
 // ===========================================================================
 
 enum class Kind {
-  string,
-  uint,         // non-negative integer
-  boolean,      // file: true/false; env: true/false/1/0/yes/no
-  duration_ms,  // milliseconds: 1500, or with a unit: "1500ms", "10s", "5m", "1h"
-  size,         // bytes: 16384, or with a unit: "16KiB", "1MiB", "1GiB"
-  duration_s,   // seconds: 60, or with a unit: "60s", "5m", "1h", "1d"
-  string_list,  // file: an array of strings; env: comma-separated, "" = empty
+  kString,
+  kUint,        // non-negative integer
+  kBoolean,     // file: true/false; env: true/false/1/0/yes/no
+  kDurationMs,  // milliseconds: 1500, or with a unit: "1500ms", "10s", "5m", "1h"
+  kSize,        // bytes: 16384, or with a unit: "16KiB", "1MiB", "1GiB"
+  kDurationS,   // seconds: 60, or with a unit: "60s", "5m", "1h", "1d"
+  kStringList,  // file: an array of strings; env: comma-separated, "" = empty
 };
 
 using StringList = std::vector<std::string>;
@@ -77,12 +77,12 @@ struct Setting {
 };
 
 template <class T>
-inline constexpr bool is_integer_field = std::is_integral_v<T> && !std::is_same_v<T, bool>;
+inline constexpr bool kIsIntegerField = std::is_integral_v<T> && !std::is_same_v<T, bool>;
 
 template <class T>
-inline constexpr bool is_duration = false;
+inline constexpr bool kIsDuration = false;
 template <class Rep, class Period>
-inline constexpr bool is_duration<std::chrono::duration<Rep, Period>> = true;
+inline constexpr bool kIsDuration<std::chrono::duration<Rep, Period>> = true;
 
 // Binds a row to a field of Config. `access` is a generic lambda returning a
 // reference to the field, so one lambda serves for reading and writing. The
@@ -91,23 +91,23 @@ inline constexpr bool is_duration<std::chrono::duration<Rep, Period>> = true;
 template <Kind K, class Access>
 Setting row(std::string_view key, Access access, Rule rule = {}) {
   using Field = std::remove_cvref_t<decltype(access(std::declval<Config&>()))>;
-  if constexpr (K == Kind::string) {
+  if constexpr (K == Kind::kString) {
     static_assert(std::is_same_v<Field, std::string>);
-  } else if constexpr (K == Kind::string_list) {
+  } else if constexpr (K == Kind::kStringList) {
     static_assert(std::is_same_v<Field, StringList>);
-  } else if constexpr (K == Kind::boolean) {
+  } else if constexpr (K == Kind::kBoolean) {
     static_assert(std::is_same_v<Field, bool>);
-  } else if constexpr (K == Kind::duration_ms) {
+  } else if constexpr (K == Kind::kDurationMs) {
     // Any duration at least as fine as a millisecond (steady_clock's too).
-    static_assert(is_duration<Field> &&
+    static_assert(kIsDuration<Field> &&
                   std::ratio_less_equal_v<typename Field::period, std::milli>);
     rule.max = std::min<std::uint64_t>(
         rule.max, std::chrono::duration_cast<std::chrono::milliseconds>(Field::max()).count());
-  } else if constexpr (K == Kind::duration_s) {
+  } else if constexpr (K == Kind::kDurationS) {
     static_assert(std::is_same_v<Field, std::chrono::seconds>);
     rule.max = std::min<std::uint64_t>(rule.max, std::numeric_limits<std::int64_t>::max());
   } else {
-    static_assert(is_integer_field<Field>);
+    static_assert(kIsIntegerField<Field>);
     rule.max = std::min<std::uint64_t>(rule.max, std::numeric_limits<Field>::max());
   }
   return Setting{
@@ -117,12 +117,12 @@ Setting row(std::string_view key, Access access, Rule rule = {}) {
       .store =
           [access](Config& config, const Value& value) {
             auto& field = access(config);
-            if constexpr (K == Kind::string || K == Kind::boolean || K == Kind::string_list) {
+            if constexpr (K == Kind::kString || K == Kind::kBoolean || K == Kind::kStringList) {
               field = std::get<Field>(value);
-            } else if constexpr (K == Kind::duration_ms) {
+            } else if constexpr (K == Kind::kDurationMs) {
               field = std::chrono::duration_cast<Field>(
                   std::chrono::milliseconds(std::get<std::uint64_t>(value)));
-            } else if constexpr (K == Kind::duration_s) {
+            } else if constexpr (K == Kind::kDurationS) {
               field = std::chrono::seconds(std::get<std::uint64_t>(value));
             } else {
               field = static_cast<Field>(std::get<std::uint64_t>(value));
@@ -130,12 +130,12 @@ Setting row(std::string_view key, Access access, Rule rule = {}) {
           },
       .read = [access](const Config& config) -> Value {
         const auto& field = access(config);
-        if constexpr (K == Kind::string || K == Kind::boolean || K == Kind::string_list) {
+        if constexpr (K == Kind::kString || K == Kind::kBoolean || K == Kind::kStringList) {
           return field;
-        } else if constexpr (K == Kind::duration_ms) {
+        } else if constexpr (K == Kind::kDurationMs) {
           return static_cast<std::uint64_t>(
               std::chrono::duration_cast<std::chrono::milliseconds>(field).count());
-        } else if constexpr (K == Kind::duration_s) {
+        } else if constexpr (K == Kind::kDurationS) {
           return static_cast<std::uint64_t>(field.count());
         } else {
           return static_cast<std::uint64_t>(field);
@@ -187,195 +187,196 @@ bool is_host_port(std::string_view text) {
 // whenever the section changes.
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
-      row<Kind::string>(
+      row<Kind::kString>(
           "server.address", [](auto& c) -> auto& { return c.server.address; }),
-      row<Kind::uint>(
+      row<Kind::kUint>(
           "server.port", [](auto& c) -> auto& { return c.server.port; }),
       // 0 = one per core; the cap only catches typos (an extra zero or two).
-      row<Kind::uint>("server.threads", [](auto& c) -> auto& { return c.server.threads; },
-                      {.max = 4096}),
-      row<Kind::uint>("server.max_connections",
-                      [](auto& c) -> auto& { return c.server.max_connections; },
-                      {.min = 1, .max = 10'000'000}),
+      row<Kind::kUint>("server.threads", [](auto& c) -> auto& { return c.server.threads; },
+                       {.max = 4096}),
+      row<Kind::kUint>("server.max_connections",
+                       [](auto& c) -> auto& { return c.server.max_connections; },
+                       {.min = 1, .max = 10'000'000}),
       // Below a few hundred bytes no real request line plus Host fits.
-      row<Kind::size>("server.max_header_bytes",
-                      [](auto& c) -> auto& { return c.server.max_header_bytes; },
-                      {.min = 256, .max = 16 * kMiB}),
+      row<Kind::kSize>("server.max_header_bytes",
+                       [](auto& c) -> auto& { return c.server.max_header_bytes; },
+                       {.min = 256, .max = 16 * kMiB}),
       // 0 is allowed: a server that accepts no bodies at all.
-      row<Kind::size>("server.max_body_bytes",
-                      [](auto& c) -> auto& { return c.server.max_body_bytes; },
-                      {.min = 0, .max = kGiB}),
-      row<Kind::duration_ms>("server.header_timeout_ms",
+      row<Kind::kSize>("server.max_body_bytes",
+                       [](auto& c) -> auto& { return c.server.max_body_bytes; },
+                       {.min = 0, .max = kGiB}),
+      row<Kind::kDurationMs>("server.header_timeout_ms",
                              [](auto& c) -> auto& { return c.server.header_timeout; },
                              {.min = 1, .max = kHour}),
-      row<Kind::duration_ms>("server.idle_timeout_ms",
+      row<Kind::kDurationMs>("server.idle_timeout_ms",
                              [](auto& c) -> auto& { return c.server.idle_timeout; },
                              {.min = 1, .max = 24 * kHour}),
       // 0 = drop in-flight work at once on SIGTERM.
-      row<Kind::duration_ms>("server.shutdown_timeout_ms",
+      row<Kind::kDurationMs>("server.shutdown_timeout_ms",
                              [](auto& c) -> auto& { return c.server.shutdown_timeout; },
                              {.min = 0, .max = kHour}),
-      row<Kind::boolean>(
+      row<Kind::kBoolean>(
           "server.access_log", [](auto& c) -> auto& { return c.server.access_log; }),
-      row<Kind::string>("log.level", [](auto& c) -> auto& { return c.log.level; },
-                        {.choices = {"trace", "debug", "info", "warn", "error", "off"}}),
+      row<Kind::kString>("log.level", [](auto& c) -> auto& { return c.log.level; },
+                         {.choices = {"trace", "debug", "info", "warn", "error", "off"}}),
 
       // "" = no database configured (the commands that need one refuse).
-      row<Kind::string>("database.primary", [](auto& c) -> auto& { return c.database.primary; },
-                        {.allow_empty = true, .redact_uri = true}),
-      row<Kind::string_list>("database.replicas",
+      row<Kind::kString>("database.primary", [](auto& c) -> auto& { return c.database.primary; },
+                         {.allow_empty = true, .redact_uri = true}),
+      row<Kind::kStringList>("database.replicas",
                              [](auto& c) -> auto& { return c.database.replicas; },
                              {.redact_uri = true}),
-      row<Kind::uint>("database.connections_per_thread",
-                      [](auto& c) -> auto& { return c.database.connections_per_thread; },
-                      {.min = 1, .max = 256}),
-      row<Kind::duration_ms>("database.connect_timeout_ms",
+      row<Kind::kUint>("database.connections_per_thread",
+                       [](auto& c) -> auto& { return c.database.connections_per_thread; },
+                       {.min = 1, .max = 256}),
+      row<Kind::kDurationMs>("database.connect_timeout_ms",
                              [](auto& c) -> auto& { return c.database.connect_timeout; },
                              {.min = 1, .max = 10 * kMinute}),
-      row<Kind::duration_ms>("database.query_timeout_ms",
+      row<Kind::kDurationMs>("database.query_timeout_ms",
                              [](auto& c) -> auto& { return c.database.query_timeout; },
                              {.min = 1, .max = kHour}),
-      row<Kind::duration_ms>("database.max_replica_lag_ms",
+      row<Kind::kDurationMs>("database.max_replica_lag_ms",
                              [](auto& c) -> auto& { return c.database.max_replica_lag; },
                              {.min = 1, .max = kHour}),
       // The health check runs this often per node: below 10 ms it is a busy loop.
-      row<Kind::duration_ms>("database.health_interval_ms",
+      row<Kind::kDurationMs>("database.health_interval_ms",
                              [](auto& c) -> auto& { return c.database.health_interval; },
                              {.min = 10, .max = 10 * kMinute}),
       // 0 = no read-your-writes: reads right after a write may hit a replica.
-      row<Kind::duration_ms>("database.read_your_writes_window_ms",
+      row<Kind::kDurationMs>("database.read_your_writes_window_ms",
                              [](auto& c) -> auto& { return c.database.read_your_writes_window; },
                              {.min = 0, .max = kHour}),
 
       // No shards = no Redis configured.
-      row<Kind::string_list>(
+      row<Kind::kStringList>(
           "redis.shards", [](auto& c) -> auto& { return c.redis.shards; },
           {.item_ok = is_host_port, .item_expectation = "host:port with a port 1..65535"}),
-      row<Kind::uint>("redis.connections_per_thread",
-                      [](auto& c) -> auto& { return c.redis.connections_per_thread; },
-                      {.min = 1, .max = 256}),
-      row<Kind::duration_ms>("redis.connect_timeout_ms",
+      row<Kind::kUint>("redis.connections_per_thread",
+                       [](auto& c) -> auto& { return c.redis.connections_per_thread; },
+                       {.min = 1, .max = 256}),
+      row<Kind::kDurationMs>("redis.connect_timeout_ms",
                              [](auto& c) -> auto& { return c.redis.connect_timeout; },
                              {.min = 1, .max = 10 * kMinute}),
-      row<Kind::duration_ms>("redis.command_timeout_ms",
+      row<Kind::kDurationMs>("redis.command_timeout_ms",
                              [](auto& c) -> auto& { return c.redis.command_timeout; },
                              {.min = 1, .max = kHour}),
-      row<Kind::uint>("redis.breaker_failures",
-                      [](auto& c) -> auto& { return c.redis.breaker_failures; },
-                      {.min = 1, .max = 1'000'000}),
-      row<Kind::duration_ms>("redis.breaker_open_for_ms",
+      row<Kind::kUint>("redis.breaker_failures",
+                       [](auto& c) -> auto& { return c.redis.breaker_failures; },
+                       {.min = 1, .max = 1'000'000}),
+      row<Kind::kDurationMs>("redis.breaker_open_for_ms",
                              [](auto& c) -> auto& { return c.redis.breaker_open_for; },
                              {.min = 1, .max = kHour}),
-      row<Kind::duration_ms>("redis.health_interval_ms",
+      row<Kind::kDurationMs>("redis.health_interval_ms",
                              [](auto& c) -> auto& { return c.redis.health_interval; },
                              {.min = 10, .max = 10 * kMinute}),
 
-      row<Kind::boolean>(
+      row<Kind::kBoolean>(
           "cache.l1_enabled", [](auto& c) -> auto& { return c.cache.l1_enabled; }),
-      row<Kind::boolean>(
+      row<Kind::kBoolean>(
           "cache.l2_enabled", [](auto& c) -> auto& { return c.cache.l2_enabled; }),
-      row<Kind::uint>("cache.l1_max_entries",
-                      [](auto& c) -> auto& { return c.cache.l1.max_entries; },
-                      {.min = 1, .max = 1'000'000'000}),
-      row<Kind::size>("cache.l1_max_bytes", [](auto& c) -> auto& { return c.cache.l1.max_bytes; },
-                      {.min = kKiB, .max = 1024 * kGiB}),
-      row<Kind::duration_ms>("cache.l1_ttl_ms", [](auto& c) -> auto& { return c.cache.l1.ttl; },
+      row<Kind::kUint>("cache.l1_max_entries",
+                       [](auto& c) -> auto& { return c.cache.l1.max_entries; },
+                       {.min = 1, .max = 1'000'000'000}),
+      row<Kind::kSize>("cache.l1_max_bytes", [](auto& c) -> auto& { return c.cache.l1.max_bytes; },
+                       {.min = kKiB, .max = 1024 * kGiB}),
+      row<Kind::kDurationMs>("cache.l1_ttl_ms", [](auto& c) -> auto& { return c.cache.l1.ttl; },
                              {.min = 1, .max = 24 * kHour}),
-      row<Kind::duration_ms>("cache.l1_negative_ttl_ms",
+      row<Kind::kDurationMs>("cache.l1_negative_ttl_ms",
                              [](auto& c) -> auto& { return c.cache.l1.negative_ttl; },
                              {.min = 1, .max = 24 * kHour}),
       // 0 = max(16, 2 x hardware threads); rounded up to a power of two.
-      row<Kind::uint>("cache.l1_shards", [](auto& c) -> auto& { return c.cache.l1.shards; },
-                      {.max = 65536}),
-      row<Kind::duration_s>("cache.l2_ttl_s", [](auto& c) -> auto& { return c.cache.l2_ttl; },
+      row<Kind::kUint>("cache.l1_shards", [](auto& c) -> auto& { return c.cache.l1.shards; },
+                       {.max = 65536}),
+      row<Kind::kDurationS>("cache.l2_ttl_s", [](auto& c) -> auto& { return c.cache.l2_ttl; },
                             {.min = 1, .max = 30 * kDaySeconds}),
-      row<Kind::duration_s>("cache.l2_negative_ttl_s",
+      row<Kind::kDurationS>("cache.l2_negative_ttl_s",
                             [](auto& c) -> auto& { return c.cache.l2_negative_ttl; },
                             {.min = 1, .max = 30 * kDaySeconds}),
 
       // "" = not configured: the server refuses the routes that need it.
-      row<Kind::string>("auth.token_secret", [](auto& c) -> auto& { return c.auth.token_secret; },
-                        {.allow_empty = true, .secret = true}),
-      row<Kind::string>("auth.admin_token", [](auto& c) -> auto& { return c.auth.admin_token; },
-                        {.allow_empty = true, .secret = true}),
-      row<Kind::duration_s>("auth.token_ttl_s", [](auto& c) -> auto& { return c.auth.token_ttl; },
+      row<Kind::kString>("auth.token_secret", [](auto& c) -> auto& { return c.auth.token_secret; },
+                         {.allow_empty = true, .secret = true}),
+      row<Kind::kString>("auth.admin_token", [](auto& c) -> auto& { return c.auth.admin_token; },
+                         {.allow_empty = true, .secret = true}),
+      row<Kind::kDurationS>("auth.token_ttl_s", [](auto& c) -> auto& { return c.auth.token_ttl; },
                             {.min = 1, .max = 365 * kDaySeconds}),
 
       // Each hashing thread holds hash_memlimit while it works.
-      row<Kind::uint>("users.hash_threads",
-                      [](auto& c) -> auto& { return c.users.passwords.threads; },
-                      {.min = 1, .max = 256}),
-      row<Kind::uint>("users.hash_max_pending",
-                      [](auto& c) -> auto& { return c.users.passwords.max_pending; },
-                      {.min = 1, .max = 1'000'000}),
+      row<Kind::kUint>("users.hash_threads",
+                       [](auto& c) -> auto& { return c.users.passwords.threads; },
+                       {.min = 1, .max = 256}),
+      row<Kind::kUint>("users.hash_max_pending",
+                       [](auto& c) -> auto& { return c.users.passwords.max_pending; },
+                       {.min = 1, .max = 1'000'000}),
       // libsodium's argon2id bounds: at least 1 pass, at least 8 KiB.
-      row<Kind::uint>("users.hash_opslimit",
-                      [](auto& c) -> auto& { return c.users.passwords.opslimit; },
-                      {.min = 1, .max = 64}),
-      row<Kind::size>("users.hash_memlimit",
-                      [](auto& c) -> auto& { return c.users.passwords.memlimit; },
-                      {.min = 8 * kKiB, .max = 4 * kGiB}),
-      row<Kind::boolean>(
+      row<Kind::kUint>("users.hash_opslimit",
+                       [](auto& c) -> auto& { return c.users.passwords.opslimit; },
+                       {.min = 1, .max = 64}),
+      row<Kind::kSize>("users.hash_memlimit",
+                       [](auto& c) -> auto& { return c.users.passwords.memlimit; },
+                       {.min = 8 * kKiB, .max = 4 * kGiB}),
+      row<Kind::kBoolean>(
           "users.login_limit_enabled",
           [](auto& c) -> auto& { return c.users.login_limits.enabled; }),
-      row<Kind::uint>("users.login_limit_per_name",
-                      [](auto& c) -> auto& { return c.users.login_limits.per_name; },
-                      {.min = 1, .max = 1'000'000}),
-      row<Kind::uint>("users.login_limit_per_address",
-                      [](auto& c) -> auto& { return c.users.login_limits.per_address; },
-                      {.min = 1, .max = 1'000'000}),
-      row<Kind::duration_s>("users.login_limit_window_s",
+      row<Kind::kUint>("users.login_limit_per_name",
+                       [](auto& c) -> auto& { return c.users.login_limits.per_name; },
+                       {.min = 1, .max = 1'000'000}),
+      row<Kind::kUint>("users.login_limit_per_address",
+                       [](auto& c) -> auto& { return c.users.login_limits.per_address; },
+                       {.min = 1, .max = 1'000'000}),
+      row<Kind::kDurationS>("users.login_limit_window_s",
                             [](auto& c) -> auto& { return c.users.login_limits.window; },
                             {.min = 1, .max = kDaySeconds}),
 
-      row<Kind::duration_s>("profile.l2_ttl_s", [](auto& c) -> auto& { return c.profile.l2_ttl; },
+      row<Kind::kDurationS>("profile.l2_ttl_s", [](auto& c) -> auto& { return c.profile.l2_ttl; },
                             {.min = 1, .max = 30 * kDaySeconds}),
-      row<Kind::duration_s>("profile.marker_ttl_s",
+      row<Kind::kDurationS>("profile.marker_ttl_s",
                             [](auto& c) -> auto& { return c.profile.marker_ttl; },
                             {.min = 1, .max = kDaySeconds}),
 
-      row<Kind::string>(
+      row<Kind::kString>(
           "signin.time_zone", [](auto& c) -> auto& { return c.signin.time_zone; },
           {.item_ok = signin::plausible_time_zone, .item_expectation = "an IANA time zone name"}),
-      row<Kind::uint>("signin.base_points", [](auto& c) -> auto& { return c.signin.base_points; },
-                      {.min = 1, .max = 1'000'000}),
-      row<Kind::uint>("signin.streak_bonus_points",
-                      [](auto& c) -> auto& { return c.signin.streak_bonus_points; },
-                      {.max = 1'000'000}),
-      row<Kind::uint>("signin.streak_bonus_max_days",
-                      [](auto& c) -> auto& { return c.signin.streak_bonus_max_days; },
-                      {.max = 366}),
-      row<Kind::duration_s>("signin.day_end_margin_s",
+      row<Kind::kUint>("signin.base_points", [](auto& c) -> auto& { return c.signin.base_points; },
+                       {.min = 1, .max = 1'000'000}),
+      row<Kind::kUint>("signin.streak_bonus_points",
+                       [](auto& c) -> auto& { return c.signin.streak_bonus_points; },
+                       {.max = 1'000'000}),
+      row<Kind::kUint>("signin.streak_bonus_max_days",
+                       [](auto& c) -> auto& { return c.signin.streak_bonus_max_days; },
+                       {.max = 366}),
+      row<Kind::kDurationS>("signin.day_end_margin_s",
                             [](auto& c) -> auto& { return c.signin.day_end_margin; },
                             {.max = 3600}),
 
-      row<Kind::string>(
+      row<Kind::kString>(
           "publish.dir", [](auto& c) -> auto& { return c.publish.dir; }),
-      row<Kind::duration_s>("publish.retention_s",
+      row<Kind::kDurationS>("publish.retention_s",
                             [](auto& c) -> auto& { return c.publish.retention; },
                             {.min = 1, .max = 30 * kDaySeconds}),
-      row<Kind::string>(
+      row<Kind::kString>(
           "worker.address", [](auto& c) -> auto& { return c.worker.address; }),
-      row<Kind::uint>(
+      row<Kind::kUint>(
           "worker.port", [](auto& c) -> auto& { return c.worker.port; }),
-      row<Kind::uint>("worker.threads", [](auto& c) -> auto& { return c.worker.threads; },
-                      {.min = 1, .max = 256}),
-      row<Kind::uint>("worker.consumers", [](auto& c) -> auto& { return c.worker.queue.consumers; },
-                      {.min = 1, .max = 256}),
-      row<Kind::uint>("worker.batch_size",
-                      [](auto& c) -> auto& { return c.worker.queue.batch_size; },
-                      {.min = 1, .max = 10'000}),
-      row<Kind::duration_ms>("worker.claim_idle_ms",
+      row<Kind::kUint>("worker.threads", [](auto& c) -> auto& { return c.worker.threads; },
+                       {.min = 1, .max = 256}),
+      row<Kind::kUint>("worker.consumers",
+                       [](auto& c) -> auto& { return c.worker.queue.consumers; },
+                       {.min = 1, .max = 256}),
+      row<Kind::kUint>("worker.batch_size",
+                       [](auto& c) -> auto& { return c.worker.queue.batch_size; },
+                       {.min = 1, .max = 10'000}),
+      row<Kind::kDurationMs>("worker.claim_idle_ms",
                              [](auto& c) -> auto& { return c.worker.queue.claim_idle; },
                              {.min = 100, .max = 3'600'000}),
-      row<Kind::uint>("worker.max_deliveries",
-                      [](auto& c) -> auto& { return c.worker.queue.max_deliveries; },
-                      {.min = 1, .max = 1000}),
-      row<Kind::duration_ms>("worker.poll_interval_ms",
+      row<Kind::kUint>("worker.max_deliveries",
+                       [](auto& c) -> auto& { return c.worker.queue.max_deliveries; },
+                       {.min = 1, .max = 1000}),
+      row<Kind::kDurationMs>("worker.poll_interval_ms",
                              [](auto& c) -> auto& { return c.worker.queue.poll_interval; },
                              {.min = 1, .max = 10'000}),
       // 0 = the worker does not publish (run `surge publish` yourself).
-      row<Kind::duration_s>("worker.publish_interval_s",
+      row<Kind::kDurationS>("worker.publish_interval_s",
                             [](auto& c) -> auto& { return c.worker.publish_interval; },
                             {.min = 0, .max = kDaySeconds}),
   };
@@ -623,12 +624,12 @@ std::optional<std::uint64_t> parse_size(std::string_view text) {
 // Validation
 // ===========================================================================
 
-enum class Source { file, env };
+enum class Source { kFile, kEnv };
 
 std::string expectation(const Setting& s, Source source) {
   const Rule& r = s.rule;
   switch (s.kind) {
-    case Kind::string:
+    case Kind::kString:
       if (!r.choices.empty()) {
         return fmt::format("one of {}", fmt::join(r.choices, ", "));
       }
@@ -636,18 +637,19 @@ std::string expectation(const Setting& s, Source source) {
         return std::string(r.item_expectation);
       }
       return r.allow_empty ? "a string" : "a non-empty string";
-    case Kind::uint:
+    case Kind::kUint:
       return fmt::format("an integer {}..{}", r.min, r.max);
-    case Kind::boolean:
-      return source == Source::env ? "a boolean (true/false/1/0/yes/no)" : "a boolean (true/false)";
-    case Kind::duration_ms:
+    case Kind::kBoolean:
+      return source == Source::kEnv ? "a boolean (true/false/1/0/yes/no)"
+                                    : "a boolean (true/false)";
+    case Kind::kDurationMs:
       return fmt::format("a duration {}..{} ms (like 1500, 1500ms, 10s, 5m, 1h)", r.min, r.max);
-    case Kind::size:
+    case Kind::kSize:
       return fmt::format("a size {}..{} bytes (like 16384, 16KiB, 1MiB)", r.min, r.max);
-    case Kind::duration_s:
+    case Kind::kDurationS:
       return fmt::format("a duration {}..{} s (like 60, 60s, 5m, 1h, 1d)", r.min, r.max);
-    case Kind::string_list: {
-      std::string text = source == Source::env ? "a comma-separated list" : "an array of strings";
+    case Kind::kStringList: {
+      std::string text = source == Source::kEnv ? "a comma-separated list" : "an array of strings";
       if (r.min_items > 0) {
         text += fmt::format(" with at least {} item{}", r.min_items, r.min_items == 1 ? "" : "s");
       }
@@ -691,7 +693,7 @@ std::string shown(const Rule& r, std::string_view text) {
 // An environment variable's text as an error message shows it: a list is
 // masked item by item.
 std::string shown_env(const Setting& s, std::string_view text) {
-  if (s.kind != Kind::string_list || (!s.rule.secret && !s.rule.redact_uri)) {
+  if (s.kind != Kind::kStringList || (!s.rule.secret && !s.rule.redact_uri)) {
     return shown(s.rule, text);
   }
   std::vector<std::string> items;
@@ -719,14 +721,14 @@ void check_item(const Setting& s, std::size_t index, std::string_view item,
 // An environment variable's text as a value of the row's kind.
 std::optional<Value> parse_text(const Setting& s, std::string_view text) {
   switch (s.kind) {
-    case Kind::string:
+    case Kind::kString:
       return Value(std::string(text));
-    case Kind::uint:
+    case Kind::kUint:
       if (auto n = parse_digits(text)) {
         return Value(*n);
       }
       return std::nullopt;
-    case Kind::boolean:
+    case Kind::kBoolean:
       for (const std::string_view yes : {"true", "1", "yes"}) {
         if (iequals(text, yes)) {
           return Value(true);
@@ -738,22 +740,22 @@ std::optional<Value> parse_text(const Setting& s, std::string_view text) {
         }
       }
       return std::nullopt;
-    case Kind::duration_ms:
+    case Kind::kDurationMs:
       if (auto n = parse_duration_ms(text)) {
         return Value(*n);
       }
       return std::nullopt;
-    case Kind::size:
+    case Kind::kSize:
       if (auto n = parse_size(text)) {
         return Value(*n);
       }
       return std::nullopt;
-    case Kind::duration_s:
+    case Kind::kDurationS:
       if (auto n = parse_duration_s(text)) {
         return Value(*n);
       }
       return std::nullopt;
-    case Kind::string_list:
+    case Kind::kStringList:
       return Value(split_list(text));
   }
   return std::nullopt;
@@ -796,26 +798,26 @@ std::optional<Value> parse_node(const Setting& s, const toml::node& node, const 
     return std::nullopt;
   };
   switch (s.kind) {
-    case Kind::string:
+    case Kind::kString:
       if (const auto* str = node.as_string()) {
         return Value(str->get());
       }
       return std::nullopt;
-    case Kind::uint:
+    case Kind::kUint:
       return non_negative();
-    case Kind::boolean:
+    case Kind::kBoolean:
       if (const auto* b = node.as_boolean()) {
         return Value(b->get());
       }
       return std::nullopt;
-    case Kind::duration_ms:
-    case Kind::duration_s:
-    case Kind::size:
+    case Kind::kDurationMs:
+    case Kind::kDurationS:
+    case Kind::kSize:
       if (const auto* str = node.as_string()) {
         return parse_text(s, str->get());
       }
       return non_negative();
-    case Kind::string_list: {
+    case Kind::kStringList: {
       const auto* array = node.as_array();
       if (array == nullptr) {
         return std::nullopt;
@@ -906,7 +908,7 @@ void apply_table(Config& config, const toml::table& table, const std::string& pr
     if (const Setting* s = find_setting(key)) {
       const auto value = parse_node(*s, node, file);
       if (!value || !acceptable(*s, *value)) {
-        reject(*s, Source::file, render_node(s->rule, node), location(file, node.source()));
+        reject(*s, Source::kFile, render_node(s->rule, node), location(file, node.source()));
       }
       s->store(config, *value);
     } else if (is_section(key)) {
@@ -965,7 +967,7 @@ void apply_env(Config& config, const GetenvFn& getenv_fn) {
     }
     const auto value = parse_text(s, *text);
     if (!value || !acceptable(s, *value)) {
-      reject(s, Source::env, shown_env(s, *text), name);
+      reject(s, Source::kEnv, shown_env(s, *text), name);
     }
     if (const auto* items = std::get_if<StringList>(&*value)) {
       for (std::size_t i = 0; i < items->size(); ++i) {

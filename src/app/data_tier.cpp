@@ -24,7 +24,8 @@ void DataTier::stop() {
   }
 }
 
-DataTier connect_data_tier(const Config& config, std::vector<boost::asio::io_context*> contexts,
+DataTier connect_data_tier(const Config& config,
+                           const std::vector<boost::asio::io_context*>& contexts,
                            metrics::Registry& registry) {
   DataTier tier;
   if (!config.database.primary.empty()) {

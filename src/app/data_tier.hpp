@@ -31,7 +31,8 @@ struct DataTier {
   void stop();
 };
 
-DataTier connect_data_tier(const Config& config, std::vector<boost::asio::io_context*> contexts,
+DataTier connect_data_tier(const Config& config,
+                           const std::vector<boost::asio::io_context*>& contexts,
                            metrics::Registry& registry);
 
 }  // namespace surge::app

@@ -245,7 +245,8 @@ ShardedLru::ShardedLru(metrics::Registry& registry, std::string_view name, LruOp
   }
   const std::size_t n = round_shards(options_.shards);
   shard_mask_ = n - 1;
-  shards_ = std::make_unique<Shard[]>(n);
+  shards_ =
+      std::make_unique<Shard[]>(n);  // NOLINT(*-avoid-c-arrays): sized at run time, never moved
   stats_ = std::make_shared<Stats>(n);
   for (std::size_t i = 0; i < n; ++i) {
     Shard& s = shards_[i];

@@ -46,7 +46,7 @@ void throw_if_unavailable(const pg::Error& e) {
 }
 
 http::Error error(http::Status status, std::string_view code, std::string_view message) {
-  return http::Error(status, std::string(code), std::string(message));
+  return {status, std::string(code), std::string(message)};
 }
 
 }  // namespace surge::campaigns

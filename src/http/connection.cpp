@@ -26,7 +26,7 @@ namespace {
 constexpr std::size_t kInitialBuffer = 4096;
 // Flush responses early once this much is queued (a pipelining client that
 // never reads must not grow our output without bound).
-constexpr std::size_t kFlushThreshold = 64U * 1024U;
+constexpr std::size_t kFlushThreshold = std::size_t{64} * 1024;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
 
 }  // namespace
@@ -210,7 +210,7 @@ std::optional<asio::mutable_buffer> Connection::input_space() {
   if (begin_ == end_) {
     begin_ = end_ = 0;
     // A connection that held a big body gives the memory back.
-    if (capacity_ > 64U * 1024U) {
+    if (capacity_ > std::size_t{64} * 1024) {
       in_ = std::make_unique<char[]>(kInitialBuffer);  // NOLINT(*-avoid-c-arrays)
       capacity_ = kInitialBuffer;
     }

@@ -62,10 +62,11 @@ void Dispatcher::fail(Context& ctx, std::exception_ptr error) noexcept {
   } catch (const Error& e) {
     respond_error(ctx.response, e);
   } catch (const std::exception& e) {
-    log::error("unhandled exception in handler",
-               {{"route", ctx.route ? std::string_view(ctx.route->pattern) : "unmatched"},
-                {"request_id", ctx.request_id},
-                {"error", e.what()}});
+    log::error(
+        "unhandled exception in handler",
+        {{"route", ctx.route != nullptr ? std::string_view(ctx.route->pattern) : "unmatched"},
+         {"request_id", ctx.request_id},
+         {"error", e.what()}});
     respond_error(ctx.response,
                   Error(Status::kInternalServerError, "internal", "internal server error"));
   } catch (...) {

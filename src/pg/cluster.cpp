@@ -738,8 +738,8 @@ void Cluster::Impl::on_replica_sample(Node& node, bool in_recovery, Lsn replay, 
     } else {
       auto since = primary_history.front().first;  // older than all we know
       // Newest first.
-      for (auto it = primary_history.rbegin(); it != primary_history.rend();
-           ++it) {  // NOLINT(modernize-loop-convert)
+      // NOLINTNEXTLINE(modernize-loop-convert)
+      for (auto it = primary_history.rbegin(); it != primary_history.rend(); ++it) {
         if (it->second <= replay) {
           since = it->first;
           break;

@@ -78,8 +78,9 @@ const char* field(const PGresult* r, int code) {
   return v != nullptr ? v : "";
 }
 
-// Clears `active` when an operation ends, however it ends.
-struct ActiveScope {
+// Clears `active` when an operation ends, however it ends. An aggregate
+// scope guard (a user-declared copy would make it a non-aggregate).
+struct ActiveScope {  // NOLINT(cppcoreguidelines-special-member-functions)
   bool& active;
   bool& connecting;
   ~ActiveScope() {
@@ -219,7 +220,7 @@ void Connection::fail(const char* what) {
       fmt::format("pg {}: {}: {}", node_, what,
                   conn_ != nullptr ? one_line(PQerrorMessage(conn_)) : "not connected");
   close();
-  throw Error(std::string(), std::move(msg), /*connection_lost=*/true);
+  throw Error(std::string(), msg, /*connection_lost=*/true);
 }
 
 void Connection::time_out() {

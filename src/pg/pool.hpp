@@ -44,8 +44,9 @@ class Lease {
   Lease(std::shared_ptr<Pool> pool, std::unique_ptr<Connection> conn) noexcept
       : pool_(std::move(pool)), conn_(std::move(conn)) {}
   Lease(Lease&&) noexcept = default;
+  // NOLINTNEXTLINE(bugprone-exception-escape): see pool.cpp
   Lease& operator=(Lease&& other) noexcept;
-  ~Lease();
+  ~Lease();  // NOLINT(bugprone-exception-escape): see pool.cpp
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
 
@@ -55,7 +56,7 @@ class Lease {
   Pool* pool() const noexcept { return pool_.get(); }
 
   // Gives the connection back now (as the destructor would).
-  void reset() noexcept;
+  void reset() noexcept;  // NOLINT(bugprone-exception-escape): see pool.cpp
 
  private:
   std::shared_ptr<Pool> pool_;
@@ -106,11 +107,11 @@ class Pool : public std::enable_shared_from_this<Pool> {
   using WaiterList = boost::intrusive::list<Waiter, boost::intrusive::base_hook<Hook>,
                                             boost::intrusive::constant_time_size<false>>;
 
-  void release(std::unique_ptr<Connection> conn) noexcept;
+  void release(std::unique_ptr<Connection> conn) noexcept;  // NOLINT(bugprone-exception-escape)
   bool fresh(const Connection& c) const noexcept {
     return epoch_ == nullptr || c.generation() >= epoch_->load(std::memory_order_relaxed);
   }
-  void wake_one_to_retry() noexcept;
+  void wake_one_to_retry() noexcept;  // NOLINT(bugprone-exception-escape)
 
   boost::asio::io_context& io_;
   std::string conninfo_;

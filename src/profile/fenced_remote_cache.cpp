@@ -62,8 +62,7 @@ boost::asio::awaitable<void> FencedRemoteCache::set(std::string_view key, std::s
   redis::Args key_args(std::move(keys));
   redis::Args arg_args(std::move(args));
   const std::size_t shard = shards_.shard_for(cache::hash_tag(key));
-  const redis::Reply reply =
-      co_await shards_.eval(shard, fill_script_, std::move(key_args), std::move(arg_args));
+  const redis::Reply reply = co_await shards_.eval(shard, fill_script_, key_args, arg_args);
   if (reply.is_integer() && reply.as_integer() == 1) {
     stored_.add();
   } else {

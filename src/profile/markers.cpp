@@ -120,7 +120,7 @@ boost::asio::awaitable<bool> SharedMarkers::mark(std::uint64_t user_id, pg::Lsn 
   redis::Args arg_args(std::move(args));
   const std::size_t shard = shards_->shard_for(user_id);
   try {
-    co_await shards_->eval(shard, mark_script_, std::move(key_args), std::move(arg_args));
+    co_await shards_->eval(shard, mark_script_, key_args, arg_args);
   } catch (const redis::Error& e) {
     mark_errors_.add();
     log::warn("user write marker not recorded",

@@ -60,9 +60,9 @@ Patch parse_patch(std::string_view body) {
   return patch;
 }
 
-UserCenter::UserCenter(pg::Cluster& db, redis::Shards* shards, Settings settings,
+UserCenter::UserCenter(pg::Cluster& db, redis::Shards* shards, const Settings& settings,
                        metrics::Registry& registry)
-    : store_(db, shards, std::move(settings), registry) {}
+    : store_(db, shards, settings, registry) {}
 
 void UserCenter::add_routes(http::Router& router) {
   router.add({http::Method::kGet, "/api/v1/me", http::Auth::kUser,

@@ -49,7 +49,7 @@ Patch parse_patch(std::string_view body);
 class UserCenter {
  public:
   // shards may be null (no Redis configured).
-  UserCenter(pg::Cluster& db, redis::Shards* shards, Settings settings,
+  UserCenter(pg::Cluster& db, redis::Shards* shards, const Settings& settings,
              metrics::Registry& registry);
 
   void add_routes(http::Router& router);

@@ -827,8 +827,8 @@ asio::awaitable<Reply> Shards::publish_all(std::string channel, std::string mess
   return run_publish_all(core_, std::move(channel), std::move(message));
 }
 
-void Shards::subscribe(std::string channel,
-                       std::function<void(std::string_view message)> on_message) {
+void Shards::subscribe(const std::string& channel,
+                       const std::function<void(std::string_view message)>& on_message) {
   for (const auto& ts : threads_) {
     asio::post(*ts->io, [core = core_, ts, channel, handler = on_message]() mutable {
       add_subscription(core, ts, channel, std::move(handler));

@@ -171,7 +171,8 @@ class Shards {
   // health_interval and re-subscribed after any disconnection (messages
   // published meanwhile are lost: pub/sub is at-most-once). Any thread,
   // before or after start(). on_message exceptions are caught and logged.
-  void subscribe(std::string channel, std::function<void(std::string_view message)> on_message);
+  void subscribe(const std::string& channel,
+                 const std::function<void(std::string_view message)>& on_message);
 
   // For /readyz and logs; any thread.
   ShardState state(std::size_t shard) const;
