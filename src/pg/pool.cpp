@@ -68,12 +68,12 @@ awaitable<Lease> Pool::acquire(Clock::time_point deadline) {
                   fmt::format("pg {}: pool is stopped", node_));
     }
     while (!idle_.empty()) {
-      // A fresh `c` each iteration (the analyzer follows the loop, not the scope).
-      // NOLINTNEXTLINE(clang-analyzer-cplusplus.Move)
       std::unique_ptr<Connection> c = std::move(idle_.back());
       idle_.pop_back();
       if (c->usable() && fresh(*c)) {
         metrics_.in_use.add(1);
+        // A fresh `c` each iteration: the analyzer follows the loop, not the scope.
+        // NOLINTNEXTLINE(clang-analyzer-cplusplus.Move)
         co_return Lease(shared_from_this(), std::move(c));
       }
       --size_;  // died while idle (server restart): drop it, look further
