@@ -2,7 +2,7 @@
 # The worker's drain rate into PostgreSQL beside a pgbench batched-insert
 # ceiling in the same run (DESIGN.md "Targets": consumer drain >= 0.7x).
 #
-#   scripts/cluster up && bench/worker_drain.sh [--grabs 100000] [--seconds 10]
+#   scripts/cluster up && bench/worker_drain.sh [--grabs 100000] [--seconds 10] [--rounds 3]
 #
 # 1. stops worker-0, creates a red packet of --grabs packets and grabs all of
 #    them through the load balancer (wrk, one user per request): the grabs
@@ -14,16 +14,21 @@
 #    transaction) with as many clients as the worker has consumers on that
 #    stream: rows/s = tps x batch size.
 # Then it checks that nothing was lost or doubled: rows = granted, sum of
-# amounts = granted cents.
+# amounts = granted cents. --rounds N repeats 1-3 N times (the order of drain
+# and pgbench swapped every other round) and prints the per-round ratios and
+# their median: a drain lasts seconds, and this box drifts by ±20% between
+# minutes (CPU steal), so one pair decides little.
 set -euo pipefail
 
 GRABS=100000
 SECONDS_PG=10
+ROUNDS=1
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --grabs) GRABS=$2; shift 2 ;;
     --seconds) SECONDS_PG=$2; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "worker_drain: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -47,26 +52,28 @@ create() {  # COUNT → red packet id
     /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'
 }
 
-# --- 1. a backlog ---------------------------------------------------------------
-scripts/cluster stop worker-0 >/dev/null
 "$SURGE_BIN" token --config "$SURGE_CONFIG" --users "1-$GRABS" --ttl 3600 >"$TMP/tokens"
-ID=$(create "$GRABS")
-echo "worker-0 stopped; grabbing all $GRABS packets of red packet $ID through the load balancer ..."
-# One pass over the tokens: each user grabs once; the run ends when sold out.
-TOKENS_FILE="$TMP/tokens" GRAB_PATH="/api/v1/redpackets/$ID/grab" \
-  wrk -t2 -c128 -d120s -s bench/wrk/grab.lua "$SURGE_URL" >"$TMP/wrk.txt" 2>&1 &
-WRK=$!
-while kill -0 "$WRK" 2>/dev/null; do
-  left=$(curl -sf "$SURGE_URL/api/v1/redpackets/$ID" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["remaining"])')
-  [[ "$left" == 0 ]] && break
-  sleep 0.5
-done
-kill "$WRK" 2>/dev/null || true
-wait "$WRK" 2>/dev/null || true
-GRANTED=$(curl -sf -H "Authorization: Bearer $SURGE_ADMIN_TOKEN" "$SURGE_URL/api/v1/admin/redpackets/$ID/summary" |
-  /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["granted_count"], d["granted_cents"])')
-read -r GRANTED_COUNT GRANTED_CENTS <<<"$GRANTED"
-echo "backlog: $GRANTED_COUNT grabs in the stream, $(psql_q "SELECT count(*) FROM redpacket_grabs WHERE redpacket_id = $ID") persisted"
+
+# --- 1. a backlog ---------------------------------------------------------------
+backlog() {  # → ID GRANTED_COUNT GRANTED_CENTS: a fresh red packet, all grabbed, none persisted
+  scripts/cluster stop worker-0 >/dev/null
+  ID=$(create "$GRABS")
+  echo "worker-0 stopped; grabbing all $GRABS packets of red packet $ID through the load balancer ..."
+  # One pass over the tokens: each user grabs once; the run ends when sold out.
+  TOKENS_FILE="$TMP/tokens" GRAB_PATH="/api/v1/redpackets/$ID/grab" \
+    wrk -t2 -c128 -d120s -s bench/wrk/grab.lua "$SURGE_URL" >"$TMP/wrk.txt" 2>&1 &
+  local wrk_pid=$! left
+  while kill -0 "$wrk_pid" 2>/dev/null; do
+    left=$(curl -sf "$SURGE_URL/api/v1/redpackets/$ID" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["remaining"])')
+    [[ "$left" == 0 ]] && break
+    sleep 0.5
+  done
+  kill "$wrk_pid" 2>/dev/null || true
+  wait "$wrk_pid" 2>/dev/null || true
+  read -r GRANTED_COUNT GRANTED_CENTS <<<"$(admin "$SURGE_URL/api/v1/admin/redpackets/$ID/summary" |
+    /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["granted_count"], d["granted_cents"])')"
+  echo "backlog: $GRANTED_COUNT grabs in the stream, $(psql_q "SELECT count(*) FROM redpacket_grabs WHERE redpacket_id = $ID") persisted"
+}
 
 # --- 2. drain -------------------------------------------------------------------
 # Timed from the first persisted entry (process start and connection set-up
@@ -75,14 +82,18 @@ echo "backlog: $GRANTED_COUNT grabs in the stream, $(psql_q "SELECT count(*) FRO
 # database instead would load the very server being measured (a scan of the
 # red packet's rows 20 times a second) and slow the drain it times.
 WORKER_METRICS="http://127.0.0.1:$((${SURGE_URL##*:} + 3))/metrics"
-# Both phases start right after a checkpoint: one falling inside only one of
-# them (every max_wal_size of WAL) would decide the ratio by itself.
-psql_q "CHECKPOINT" >/dev/null
-scripts/cluster start worker-0 >/dev/null
-[[ -n "${DRAIN_HOOK:-}" ]] && eval "$DRAIN_HOOK"
-# One process polls every 50 ms (a curl, awk and sleep per poll would cost
-# the measured machine about 15% of its CPU); prints "n0 t0 t1".
-read -r n0 t0 t1 < <(/usr/bin/python3 - "$WORKER_METRICS" "$GRANTED_COUNT" <<'PY'
+drain() {  # → DRAIN rows/s; checks persisted = granted
+  # Both phases start right after a checkpoint: one falling inside only one of
+  # them (every max_wal_size of WAL) would decide the ratio by itself.
+  psql_q "CHECKPOINT" >/dev/null
+  scripts/cluster start worker-0 >/dev/null
+  [[ -n "${DRAIN_HOOK:-}" ]] && eval "$DRAIN_HOOK"
+  # One process polls every 50 ms (a curl, awk and sleep per poll would cost
+  # the measured machine about 15% of its CPU); prints "n0 t0 t1". The
+  # counter is cumulative over the worker's life: the round's rows are the
+  # ones counted after the first increase.
+  local n0 t0 t1 rows cents
+  read -r n0 t0 t1 < <(/usr/bin/python3 - "$WORKER_METRICS" "$GRANTED_COUNT" <<'PY'
 import sys, time, urllib.request
 url, total = sys.argv[1], int(sys.argv[2])
 def persisted():
@@ -99,17 +110,17 @@ while persisted() < total:
     time.sleep(0.05)
 print(n0, t0, time.monotonic())
 PY
-)
-DRAIN=$(/usr/bin/python3 -c "print(round(($GRANTED_COUNT - $n0) / ($t1 - $t0)))")
-echo "drain: $((GRANTED_COUNT - n0)) rows in $(/usr/bin/python3 -c "print(round($t1 - $t0, 2))") s = $DRAIN rows/s"
-
-read -r ROWS CENTS <<<"$(psql_q "SELECT count(*), COALESCE(sum(amount_cents), 0) FROM redpacket_grabs WHERE redpacket_id = $ID" | tr '|' ' ')"
-if [[ "$ROWS" == "$GRANTED_COUNT" && "$CENTS" == "$GRANTED_CENTS" ]]; then
-  echo "persisted = granted: $ROWS rows, $CENTS cents: OK"
-else
-  echo "MISMATCH: persisted $ROWS rows / $CENTS cents, granted $GRANTED_COUNT / $GRANTED_CENTS" >&2
-  exit 4
-fi
+  )
+  DRAIN=$(/usr/bin/python3 -c "print(round(($GRANTED_COUNT - $n0) / ($t1 - $t0)))")
+  echo "drain: $((GRANTED_COUNT - n0)) rows in $(/usr/bin/python3 -c "print(round($t1 - $t0, 2))") s = $DRAIN rows/s"
+  read -r rows cents <<<"$(psql_q "SELECT count(*), COALESCE(sum(amount_cents), 0) FROM redpacket_grabs WHERE redpacket_id = $ID" | tr '|' ' ')"
+  if [[ "$rows" == "$GRANTED_COUNT" && "$cents" == "$GRANTED_CENTS" ]]; then
+    echo "persisted = granted: $rows rows, $cents cents: OK"
+  else
+    echo "MISMATCH: persisted $rows rows / $cents cents, granted $GRANTED_COUNT / $GRANTED_CENTS" >&2
+    exit 4
+  fi
+}
 
 # --- 3. pgbench ceiling ------------------------------------------------------------
 REF=$(create 1)
@@ -123,12 +134,30 @@ FROM unnest(array_fill($REF::bigint, ARRAY[$BATCH]),
             array_fill(1700000000000::bigint, ARRAY[$BATCH])) AS g(rp, u, a, t)
 ON CONFLICT (redpacket_id, user_id) DO NOTHING;
 SQL
-psql_q "CHECKPOINT" >/dev/null
-"$PGBENCH" -n -M prepared -c "$CONSUMERS" -j 1 -T "$SECONDS_PG" -f "$TMP/batch.sql" "$SURGE_PG_PRIMARY" >"$TMP/pgbench.txt" 2>&1 ||
-  { cat "$TMP/pgbench.txt" >&2; exit 1; }
-TPS=$(awk '/^tps = / {print $3; exit}' "$TMP/pgbench.txt")
-CEILING=$(/usr/bin/python3 -c "print(round($TPS * $BATCH))")
-psql_q "DELETE FROM redpacket_grabs WHERE redpacket_id = $REF" >/dev/null
-echo "pgbench: $CONSUMERS clients, $BATCH-row batches: $TPS tps = $CEILING rows/s"
+ceiling() {  # → CEILING rows/s
+  psql_q "CHECKPOINT" >/dev/null
+  "$PGBENCH" -n -M prepared -c "$CONSUMERS" -j 1 -T "$SECONDS_PG" -f "$TMP/batch.sql" "$SURGE_PG_PRIMARY" >"$TMP/pgbench.txt" 2>&1 ||
+    { cat "$TMP/pgbench.txt" >&2; exit 1; }
+  local tps
+  tps=$(awk '/^tps = / {print $3; exit}' "$TMP/pgbench.txt")
+  CEILING=$(/usr/bin/python3 -c "print(round($tps * $BATCH))")
+  psql_q "DELETE FROM redpacket_grabs WHERE redpacket_id = $REF" >/dev/null
+  echo "pgbench: $CONSUMERS clients, $BATCH-row batches: $tps tps = $CEILING rows/s"
+}
+
+RATIOS=()
+for round in $(seq 1 "$ROUNDS"); do
+  echo "--- round $round of $ROUNDS"
+  backlog
+  if ((round % 2 == 1)); then drain; ceiling; else ceiling; drain; fi
+  RATIOS+=("$(/usr/bin/python3 -c "print(f'{$DRAIN / $CEILING:.2f}')")")
+  echo "drain/ceiling = ${RATIOS[-1]}"
+done
 echo
-/usr/bin/python3 -c "r = $DRAIN / $CEILING; print(f'drain/ceiling = {r:.2f}  (target >= 0.7: {\"PASS\" if r >= 0.7 else \"MISS\"})')"
+/usr/bin/python3 - "${RATIOS[@]}" <<'PY'
+import statistics, sys
+r = [float(x) for x in sys.argv[1:]]
+m = statistics.median(r)
+print(f"drain/ceiling per round: {' '.join(sys.argv[1:])}")
+print(f"median drain/ceiling = {m:.2f}  (target >= 0.7: {'PASS' if m >= 0.7 else 'MISS'})")
+PY
