@@ -12,6 +12,7 @@
 #include "app/probes.hpp"
 #include "cache/redis_remote_cache.hpp"
 #include "cache/two_level.hpp"
+#include "campaigns/queue_stats.hpp"
 #include "catalog/products.hpp"
 #include "flashsales/flashsales.hpp"
 #include "http/access_log.hpp"
@@ -158,6 +159,12 @@ int serve(const Config& config) {
   }
 
   DataTier tier = connect_data_tier(config, contexts, registry);
+  // The campaign queues' depth and lag on this server's /metrics too (the
+  // worker's ops port is not behind the load balancer).
+  std::optional<campaigns::QueueMonitor> queue_monitor;
+  if (tier.redis) {
+    queue_monitor.emplace(*tier.redis, registry, std::chrono::seconds(1));
+  }
   // Signals and the health snapshot live on this small side thread; the I/O
   // threads never see a signal. Declared before `health`, whose timer lives
   // on it, so it is destroyed after.
@@ -179,6 +186,9 @@ int serve(const Config& config) {
 
   tier.start();
   server.start();
+  if (queue_monitor) {
+    queue_monitor->start(*contexts.front());
+  }
   log::info("listening", {{"address", config.server.address},
                           {"port", server.port()},
                           {"threads", server.thread_count()},
@@ -201,6 +211,9 @@ int serve(const Config& config) {
   health.stop();
   side_io.stop();
   side_thread.join();
+  if (queue_monitor) {
+    queue_monitor->stop();
+  }
   modules.stop();
   tier.stop();
   log::info("stopped");

@@ -24,6 +24,7 @@
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
+#include "campaigns/queue_stats.hpp"
 #include "campaigns/stream.hpp"
 #include "campaigns/time.hpp"
 #include "flashsales/hot.hpp"
@@ -297,6 +298,102 @@ TEST_F(CampaignScriptsRedisTest, ReservationWindow) {
   EXPECT_EQ(run(flashsales::order(shards_, id_ + 2, 7, 1, flashsales::make_order_ref(id_ + 2), ""))
                 .outcome,
             Res::kUnknown);
+}
+
+// --- queue_stats.hpp: the worker's lag, pending and trim points ------------
+
+class QueueStatsRedisTest : public CampaignScriptsRedisTest {
+ protected:
+  std::string stream() const { return "queue-stats-test:" + std::to_string(id_); }
+  asio::awaitable<std::vector<std::string>> add(std::size_t n) {
+    std::vector<std::string> ids;
+    for (std::size_t i = 0; i < n; ++i) {
+      const redis::Reply r = co_await shards_.command(0, {"XADD", stream(), "*", "i", i});
+      ids.push_back(r.as_string());
+    }
+    co_return ids;
+  }
+  asio::awaitable<bool> send(redis::Command c) {
+    const redis::Reply r = co_await shards_.command(0, std::move(c));
+    co_return !r.is_error();
+  }
+  QueueSample sample() { return run(sample_queue(shards_, 0, stream())); }
+};
+
+TEST_F(QueueStatsRedisTest, AbsentStreamIsEmpty) {
+  const QueueSample s = sample();
+  EXPECT_EQ(s.lag, 0);
+  EXPECT_EQ(s.pending, 0);
+  EXPECT_EQ(s.depth(), 0);
+  EXPECT_TRUE(s.last_delivered.empty());
+}
+
+TEST_F(QueueStatsRedisTest, WithoutTheGroupEverythingIsLag) {
+  run(add(3));
+  const QueueSample s = sample();
+  EXPECT_EQ(s.lag, 3);
+  EXPECT_EQ(s.pending, 0);
+  EXPECT_TRUE(s.last_delivered.empty());
+}
+
+// Redis 7.0's own `lag` comes from an entries-read counter that an AOF
+// reload or a trim leaves wrong; ENTRIESREAD puts it in that state here.
+TEST_F(QueueStatsRedisTest, LagIsCountedEvenWhenRedisCounterIsWrong) {
+  const std::vector<std::string> ids = run(add(5));
+  ASSERT_TRUE(run(send({"XGROUP", "CREATE", stream(), std::string(kGroup), "0"})));
+  ASSERT_TRUE(run(send(
+      {"XREADGROUP", "GROUP", std::string(kGroup), "c1", "COUNT", 2, "STREAMS", stream(), ">"})));
+  ASSERT_TRUE(
+      run(send({"XGROUP", "SETID", stream(), std::string(kGroup), ids[1], "ENTRIESREAD", 0})));
+  QueueSample s = sample();
+  EXPECT_EQ(s.lag, 3);
+  EXPECT_EQ(s.pending, 2);
+  EXPECT_EQ(s.depth(), 5);
+  EXPECT_EQ(s.oldest_pending, ids[0]);
+  EXPECT_EQ(s.last_delivered, ids[1]);
+  EXPECT_GE(s.oldest_pending_age_ms(now_ms() + 50), 50);
+
+  // Acknowledged and read to the end: nothing left, whatever Redis counts.
+  ASSERT_TRUE(run(send({"XACK", stream(), std::string(kGroup), ids[0], ids[1]})));
+  ASSERT_TRUE(run(send(
+      {"XREADGROUP", "GROUP", std::string(kGroup), "c1", "COUNT", 10, "STREAMS", stream(), ">"})));
+  ASSERT_TRUE(run(send({"XACK", stream(), std::string(kGroup), ids[2], ids[3], ids[4]})));
+  ASSERT_TRUE(
+      run(send({"XGROUP", "SETID", stream(), std::string(kGroup), ids[4], "ENTRIESREAD", 1})));
+  s = sample();
+  EXPECT_EQ(s.lag, 0);
+  EXPECT_EQ(s.pending, 0);
+  EXPECT_TRUE(s.oldest_pending.empty());
+  EXPECT_EQ(s.oldest_pending_age_ms(now_ms()), 0);
+  EXPECT_EQ(s.last_delivered, ids[4]);
+}
+
+TEST_F(QueueStatsRedisTest, LongBacklogIsBoundedByTheStreamLength) {
+  const auto n = static_cast<std::size_t>(kExactLagUpTo + 200);
+  std::vector<redis::Command> adds;
+  for (std::size_t i = 0; i < n; ++i) {
+    adds.push_back({"XADD", stream(), "*", "i", i});
+  }
+  run(shards_.pipeline(0, std::move(adds)));
+  ASSERT_TRUE(run(send({"XGROUP", "CREATE", stream(), std::string(kGroup), "0"})));
+  // A counter claiming more than the stream holds is clamped to its length.
+  ASSERT_TRUE(run(send({"XGROUP", "SETID", stream(), std::string(kGroup), "0", "ENTRIESREAD", 0})));
+  EXPECT_EQ(sample().lag, static_cast<std::int64_t>(n));
+}
+
+TEST_F(QueueStatsRedisTest, GaugesPublishTheSample) {
+  QueueGauges gauges(registry_, {kRedpacketStream, kFlashsaleStream}, 2);
+  QueueSample s;
+  s.lag = 7;
+  s.pending = 3;
+  gauges.set(1, 1, s);
+  EXPECT_EQ(gauges.total_depth(), 10);
+  const std::string text = registry_.render();
+  EXPECT_NE(text.find(R"(surge_queue_depth_entries{shard="1",stream="fs:stream"} 10)"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(surge_queue_lag_entries{shard="0",stream="rp:stream"} 0)"),
+            std::string::npos);
 }
 
 }  // namespace

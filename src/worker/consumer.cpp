@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include "campaigns/queue_stats.hpp"
 #include "campaigns/time.hpp"
 #include "log/log.hpp"
 
@@ -35,13 +36,6 @@ struct StreamMetrics {
   metrics::Counter errors;
 };
 
-struct ShardGauges {
-  metrics::Gauge lag;
-  metrics::Gauge pending;
-  metrics::Gauge depth;
-  metrics::Gauge oldest_age_ms;
-};
-
 struct Consumer {
   Sink* sink = nullptr;
   std::size_t shard = 0;
@@ -50,8 +44,8 @@ struct Consumer {
   std::string owner;  // "<host>:<pid>:", the start of this process's names
   std::string stream;
   std::string dead;
+  std::size_t stream_index = 0;  // of the sink, for the queue gauges
   StreamMetrics* metrics = nullptr;
-  ShardGauges* gauges = nullptr;
   asio::io_context* io = nullptr;
   // XACKs sent after a commit and not answered yet (persist_and_ack). Only
   // touched on the consumer's thread.
@@ -66,7 +60,7 @@ struct Pool::Shared {
   std::mutex mutex;
   std::condition_variable exited;
   std::vector<std::unique_ptr<StreamMetrics>> stream_metrics;
-  std::vector<std::unique_ptr<ShardGauges>> gauges;
+  std::unique_ptr<campaigns::QueueGauges> gauges;
   std::vector<std::shared_ptr<Consumer>> consumers;
 
   Shared(Settings s, redis::Shards& sh) : settings(s), shards(sh) {}
@@ -251,51 +245,11 @@ asio::awaitable<void> remove_stale_consumers(SharedPtr s, std::shared_ptr<Consum
 
 // Queue gauges and the trim: never past the oldest unacknowledged entry.
 asio::awaitable<void> maintain(SharedPtr s, std::shared_ptr<Consumer> c) {
-  std::vector<redis::Command> commands;
-  commands.emplace_back("XINFO", "GROUPS", c->stream);
-  commands.emplace_back("XPENDING", c->stream, campaigns::kGroup);
-  const std::vector<redis::Reply> replies =
-      co_await s->shards.pipeline(c->shard, std::move(commands));
-  if (replies[0].is_error() || replies[1].is_error()) {
-    co_return;
-  }
-  std::string last_delivered;
-  std::int64_t lag = 0;
-  for (const redis::Reply& group : replies[0].as_array()) {
-    const auto& kv = group.as_array();
-    bool ours = false;
-    std::string last;
-    std::int64_t group_lag = 0;
-    for (std::size_t i = 0; i + 1 < kv.size(); i += 2) {
-      const std::string& key = kv[i].as_string();
-      if (key == "name") {
-        ours = kv[i + 1].is_string() && kv[i + 1].as_string() == campaigns::kGroup;
-      } else if (key == "last-delivered-id") {
-        last = kv[i + 1].as_string();
-      } else if (key == "lag" && kv[i + 1].is_integer()) {
-        group_lag = kv[i + 1].as_integer();
-      }
-    }
-    if (ours) {
-      last_delivered = last;
-      lag = group_lag;
-    }
-  }
-  const auto& summary = replies[1].as_array();
-  const std::int64_t pending = summary.empty() ? 0 : summary[0].as_integer();
-  std::string oldest;
-  if (pending > 0 && summary.size() > 1 && summary[1].is_string()) {
-    oldest = summary[1].as_string();
-  }
-  c->gauges->lag.set(lag);
-  c->gauges->pending.set(pending);
-  c->gauges->depth.set(lag + pending);
-  std::int64_t age = 0;
-  if (!oldest.empty()) {
-    age = std::max<std::int64_t>(0, campaigns::now_ms() - campaigns::id_ms(oldest).value_or(0));
-  }
-  c->gauges->oldest_age_ms.set(age);
-  const std::string keep_from = oldest.empty() ? last_delivered : oldest;
+  const campaigns::QueueSample sample =
+      co_await campaigns::sample_queue(s->shards, c->shard, c->stream);
+  s->gauges->set(c->stream_index, c->shard, sample);
+  const std::string& keep_from =
+      sample.oldest_pending.empty() ? sample.last_delivered : sample.oldest_pending;
   if (!keep_from.empty() && keep_from != "0-0") {
     // Removes entries with ids < keep_from: all delivered and acknowledged.
     co_await s->shards.command(c->shard, {"XTRIM", c->stream, "MINID", keep_from});
@@ -535,6 +489,13 @@ Pool::Pool(Settings settings, redis::Shards& shards, const std::vector<Sink*>& s
     throw std::invalid_argument("worker::Pool: needs io_contexts, consumers and a batch size");
   }
   const std::string prefix = fmt::format("{}:{}", host_name(), ::getpid());
+  std::vector<std::string_view> streams;
+  streams.reserve(sinks.size());
+  for (const Sink* sink : sinks) {
+    streams.push_back(sink->stream());
+  }
+  shared_->gauges =
+      std::make_unique<campaigns::QueueGauges>(registry, streams, shards.shard_count());
   std::size_t n = 0;
   for (Sink* sink : sinks) {
     const std::string stream(sink->stream());
@@ -551,16 +512,6 @@ Pool::Pool(Settings settings, redis::Shards& shards, const std::vector<Sink*>& s
     m.errors = registry.counter("surge_queue_errors_total",
                                 "Failed consumer batches and queue errors.", labels);
     for (std::size_t shard = 0; shard < shards.shard_count(); ++shard) {
-      auto& g = *shared_->gauges.emplace_back(std::make_unique<ShardGauges>());
-      const metrics::Labels sl{{"stream", stream}, {"shard", std::to_string(shard)}};
-      g.lag = registry.gauge("surge_queue_lag_entries",
-                             "Entries not yet delivered to the consumer group.", sl);
-      g.pending = registry.gauge("surge_queue_pending_entries",
-                                 "Entries delivered but not acknowledged.", sl);
-      g.depth = registry.gauge("surge_queue_depth_entries", "Entries not yet persisted.", sl);
-      g.oldest_age_ms =
-          registry.gauge("surge_queue_oldest_pending_age_ms",
-                         "Age of the oldest unacknowledged entry (consumer lag).", sl);
       for (std::size_t i = 0; i < settings.consumers; ++i) {
         auto c = std::make_shared<Consumer>();
         c->sink = sink;
@@ -570,8 +521,8 @@ Pool::Pool(Settings settings, redis::Shards& shards, const std::vector<Sink*>& s
         c->dead = campaigns::dead_letter_stream(stream);
         c->name = fmt::format("{}:{}:{}:{}", prefix, stream, shard, i);
         c->owner = fmt::format("{}:", prefix);
+        c->stream_index = shared_->stream_metrics.size() - 1;
         c->metrics = &m;
-        c->gauges = &g;
         c->io = io_per_thread[n++ % io_per_thread.size()];
         shared_->consumers.push_back(std::move(c));
       }
@@ -607,10 +558,8 @@ Pool::Stats Pool::stats() const {
   Stats out;
   out.consumers = shared_->consumers.size();
   out.running = shared_->running.load();
-  for (const auto& g : shared_->gauges) {
-    out.depth += g->depth.value();
-    out.oldest_pending_age_ms = std::max(out.oldest_pending_age_ms, g->oldest_age_ms.value());
-  }
+  out.depth = shared_->gauges->total_depth();
+  out.oldest_pending_age_ms = shared_->gauges->max_oldest_pending_age_ms();
   return out;
 }
 

@@ -48,7 +48,7 @@
 //   surge_queue_dead_letters_total{stream}      entries sent to <stream>:dead
 //   surge_queue_claimed_total{stream}           entries taken over by XAUTOCLAIM
 //   surge_queue_errors_total{stream}            failed batches / Redis errors
-//   surge_queue_lag_entries{stream,shard}       not yet delivered to the group
+//   surge_queue_lag_entries{stream,shard}       not yet delivered (campaigns/queue_stats.hpp)
 //   surge_queue_pending_entries{stream,shard}   delivered, not acknowledged
 //   surge_queue_depth_entries{stream,shard}     lag + pending
 //   surge_queue_oldest_pending_age_ms{stream,shard}  consumer lag in time

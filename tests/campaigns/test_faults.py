@@ -325,6 +325,22 @@ def test_campaign_shard_kill9_keeps_answered_grabs_and_answers_503_while_down(uc
         return True
     wait_until(all_up, 30, "every server sees every shard up")
 
+    # The queue gauges after the shard replayed its AOF: everything is
+    # persisted, so nothing is behind (Redis 7.0's own XINFO lag counter can
+    # be wrong after reloads and trims; campaigns/queue_stats.hpp counts).
+    series = f'{{shard="{index}",stream="rp:stream"}}'
+    for where in (f"http://127.0.0.1:{stack.port('worker-0')}", stack.vars["SURGE_URL"]):
+        text = requests.get(where + "/metrics", timeout=5).text
+        for family in ("surge_queue_lag_entries", "surge_queue_depth_entries"):
+            assert family + series in text, (where, family)
+
+        def caught_up():
+            text = requests.get(where + "/metrics", timeout=5).text
+            labels = {"shard": str(index), "stream": "rp:stream"}
+            return (metric_value(text, "surge_queue_lag_entries", **labels) == 0
+                    and metric_value(text, "surge_queue_depth_entries", **labels) == 0)
+        wait_until(caught_up, 15, f"queue lag and depth 0 on {where}")
+
 
 def entry_shard(stack, stream: str, field: str, value: str):
     for shard in shard_clients(stack):

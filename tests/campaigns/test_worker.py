@@ -35,6 +35,27 @@ def test_worker_ops_port(stack):
             assert f'surge_queue_depth_entries{{shard="{shard}",stream="{stream}"}}' in text
 
 
+def test_queue_depth_and_lag_behind_the_load_balancer(uc, stack):
+    # API.md §7: GET /metrics shows queue depth and consumer lag — on the app
+    # servers too, not only on the worker's own port.
+    rp = create_redpacket(uc["lb"], total=100, count=10)
+    for user in range(301, 311):
+        assert uc["lb"].post(f"{API}/redpackets/{rp['id']}/grab", user=user).status == 200
+    for port in (stack.port("app-0"), stack.port("app-1")):
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        for family in QUEUE_FAMILIES[5:]:
+            assert f"# TYPE {family} gauge" in text, (port, family)
+        for stream in ("rp:stream", "fs:stream"):
+            for shard in ("0", "1"):
+                assert f'surge_queue_lag_entries{{shard="{shard}",stream="{stream}"}}' in text
+
+    def drained():
+        text = requests.get(stack.vars["SURGE_URL"] + "/metrics", timeout=5).text
+        return all(line.endswith(" 0") for line in text.splitlines()
+                   if line.startswith(("surge_queue_lag_entries{", "surge_queue_depth_entries{")))
+    wait_until(drained, 30, "every grab persisted: lag and depth 0 through the load balancer")
+
+
 def test_streams_are_trimmed_once_acknowledged(uc, stack):
     rp = create_redpacket(uc["lb"], total=300, count=30)
     for user in range(101, 131):
