@@ -15,6 +15,7 @@ Run: /usr/bin/python3 -m pytest tests/cluster
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -105,6 +106,59 @@ def test_static_cache_headers(cluster):
     r = requests.get(f"{url}/static/manifest.json", timeout=5)
     assert r.status_code == 200
     assert r.headers["Cache-Control"] == "public, max-age=5"
+
+
+def api_error(r, status: int, code: str) -> None:
+    """r is the API's error (API.md §1): status, JSON body, a request id."""
+    assert r.status_code == status, (r.status_code, r.text[:200])
+    assert r.headers["Content-Type"].startswith("application/json"), r.headers
+    assert r.json()["error"]["code"] == code, r.text
+    assert r.json()["error"]["message"]
+    assert r.headers.get("X-Request-Id")
+
+
+def test_errors_the_lb_answers_itself_are_api_json(cluster):
+    url = cluster.env_vars()["SURGE_URL"]
+    api_error(requests.get(f"{url}/static/no-such-file.json", timeout=5), 404, "not_found")
+    api_error(requests.get(f"{url}/static/", timeout=5), 404, "not_found")
+    r = requests.post(f"{url}/static/manifest.json", data="x", timeout=5)
+    api_error(r, 405, "method_not_allowed")
+    # Over the app's header limit (16 KiB) but within nginx's buffers: the
+    # app's own 431; past nginx's buffers: nginx's, in the same shape, with
+    # the client's request id (nginx read it before the oversized header).
+    r = requests.get(f"{url}/healthz", headers={"X-Big": "a" * 20_000}, timeout=5)
+    api_error(r, 431, "request_header_fields_too_large")
+    r = requests.get(f"{url}/healthz", headers={"X-Request-Id": "big-lb", "X-Big": "a" * 40_000},
+                     timeout=5)
+    api_error(r, 431, "request_header_fields_too_large")
+    assert r.headers["X-Request-Id"] == "big-lb"
+    api_error(requests.get(f"{url}/" + "a" * 40_000, timeout=5), 431,
+              "request_header_fields_too_large")
+    # A malformed request line: 400 invalid_request, then the close.
+    with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=5) as s:
+        s.sendall(b"GARBAGE\r\n\r\n")
+        raw = b""
+        while chunk := s.recv(4096):
+            raw += chunk
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), raw
+    assert json.loads(body)["error"]["code"] == "invalid_request"
+
+
+def test_both_app_servers_down_is_a_json_503_with_retry_after(cluster):
+    url = cluster.env_vars()["SURGE_URL"]
+    cluster.run("kill", "app-0")
+    cluster.run("kill", "app-1")
+    try:
+        r = requests.get(f"{url}/api/v1/products", headers={"X-Request-Id": "both-down"},
+                         timeout=10)
+        api_error(r, 503, "unavailable")
+        assert int(r.headers["Retry-After"]) >= 1
+        assert r.headers["X-Request-Id"] == "both-down"
+    finally:
+        cluster.run("start", "app-0")
+        cluster.run("start", "app-1")
+    assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
 
 
 def test_replica_streams_rows_from_primary(cluster):
