@@ -1,6 +1,7 @@
 #include "flashsales/flashsales.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <string>
 #include <utility>
 
@@ -13,6 +14,7 @@
 #include "http/error.hpp"
 #include "http/etag.hpp"
 #include "http/json_body.hpp"
+#include "log/log.hpp"
 #include "pg/params.hpp"
 
 namespace surge::flashsales {
@@ -31,6 +33,9 @@ SELECT p.id, $2::integer, $3::bigint, $4::integer, to_timestamp($5::bigint / 100
 FROM products p WHERE p.id = $1::bigint
 RETURNING id
 )sql";
+
+// Undoes kCreate (the preload failed).
+constexpr const char* kForget = "DELETE FROM flashsales WHERE id = $1::bigint";
 
 constexpr const char* kGet = R"sql(
 SELECT id, product_id, stock, price_cents, per_user_limit,
@@ -147,14 +152,40 @@ boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
     campaigns::throw_if_unavailable(e);
     throw;
   }
+  std::exception_ptr not_loaded;
   try {
     Meta meta{s.starts_ms, s.ends_ms, s.stock, s.per_user_limit, s.price_cents, s.product_id};
     co_await preload(shards, static_cast<std::uint64_t>(s.id), meta);
-  } catch (const redis::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
+  } catch (const std::exception&) {
+    not_loaded = std::current_exception();
+  }
+  if (not_loaded) {
+    // A sale nobody can order from must not exist: the client was told it
+    // was not created (503). (Await is not allowed in a handler.)
+    co_await forget(shards, static_cast<std::uint64_t>(s.id));
+    try {
+      std::rethrow_exception(not_loaded);
+    } catch (const redis::Error& e) {
+      campaigns::throw_if_unavailable(e);
+      throw;
+    }
   }
   ctx.response.json(http::Status::kCreated, render(s, s.stock));
+}
+
+boost::asio::awaitable<void> FlashSales::forget(redis::Shards& shards, std::uint64_t id) {
+  try {
+    co_await db_.write(kForget, pg::params(id));
+  } catch (const std::exception& e) {
+    log::error("flash sale not loaded and not deleted", {{"id", id}, {"error", e.what()}});
+  }
+  // Best effort: only a preload whose EXEC ran but whose answer was lost
+  // left keys behind, and the shard is usually the one that failed.
+  try {
+    co_await shards.command(shards.shard_for(id), {"DEL", meta_key(id), users_key(id), refs_key(id),
+                                                   idem_key(id), failed_key(id)});
+  } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): see above
+  }
 }
 
 boost::asio::awaitable<void> FlashSales::get(http::Context& ctx) {
@@ -205,11 +236,10 @@ boost::asio::awaitable<void> FlashSales::get(http::Context& ctx) {
 
 boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
   const std::uint64_t id = campaigns::path_id(ctx.param("id"));
-  std::int64_t quantity = 1;
-  if (!ctx.request.body.empty()) {
-    const http::JsonBody body(ctx.request);
-    quantity = body.optional_int("quantity").value_or(1);
-  }
+  // API.md §6: the body is {"quantity"}; an absent body or field is a 400
+  // naming it, like every required field.
+  const http::JsonBody body(ctx.request);
+  const std::int64_t quantity = body.required_int("quantity");
   if (quantity < 1 || quantity > 1'000'000) {
     throw http::Error::invalid_request("quantity", "must be 1..1000000");
   }

@@ -1,6 +1,7 @@
 #include "redpackets/redpackets.hpp"
 
 #include <algorithm>
+#include <exception>
 #include <random>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "http/error.hpp"
 #include "http/etag.hpp"
 #include "http/json_body.hpp"
+#include "log/log.hpp"
 #include "pg/params.hpp"
 #include "redpackets/hot.hpp"
 #include "redpackets/split.hpp"
@@ -27,6 +29,12 @@ namespace {
 // ===========================================================================
 
 // $1 total, $2 count, $3 starts ms, $4 ends ms, $5 the amounts (bigint[]).
+// Undoes kCreate (the preload failed): children first, one statement.
+constexpr const char* kForget = R"sql(
+WITH amounts AS (DELETE FROM redpacket_amounts WHERE redpacket_id = $1::bigint)
+DELETE FROM redpackets WHERE id = $1::bigint
+)sql";
+
 constexpr const char* kCreate = R"sql(
 WITH rp AS (
   INSERT INTO redpackets (total_cents, count, starts_at, ends_at)
@@ -135,12 +143,24 @@ boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
     campaigns::throw_if_unavailable(e);
     throw;
   }
+  std::exception_ptr not_loaded;
   try {
     Meta meta{starts, ends, count, total};
     co_await preload(shards, id, meta, std::move(amounts));
-  } catch (const redis::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
+  } catch (const std::exception&) {
+    not_loaded = std::current_exception();
+  }
+  if (not_loaded) {
+    // A red packet nobody can grab must not exist: the client was told it
+    // was not created (503), so its rows go and it never shows up in a GET
+    // or the published campaigns. (Await is not allowed in a handler.)
+    co_await forget(shards, id);
+    try {
+      std::rethrow_exception(not_loaded);
+    } catch (const redis::Error& e) {
+      campaigns::throw_if_unavailable(e);
+      throw;
+    }
   }
   boost::json::object o;
   o.emplace("id", id);
@@ -151,6 +171,21 @@ boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
   o.emplace("ends_at", campaigns::format_rfc3339(ends));
   o.emplace("status", campaigns::campaign_status(campaigns::now_ms(), starts, ends, count));
   ctx.response.json(http::Status::kCreated, boost::json::serialize(o));
+}
+
+boost::asio::awaitable<void> RedPackets::forget(redis::Shards& shards, std::uint64_t id) {
+  try {
+    co_await db_.write(kForget, pg::params(id));
+  } catch (const std::exception& e) {
+    log::error("red packet not loaded and not deleted", {{"id", id}, {"error", e.what()}});
+  }
+  // Best effort: only a preload whose EXEC ran but whose answer was lost
+  // left keys behind, and the shard is usually the one that failed.
+  try {
+    co_await shards.command(shards.shard_for(id),
+                            {"DEL", meta_key(id), amounts_key(id), grabs_key(id)});
+  } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): see above
+  }
 }
 
 boost::asio::awaitable<void> RedPackets::get(http::Context& ctx) {

@@ -14,7 +14,7 @@ import time
 import requests
 
 from campaign_support import (Storm, create_flashsale, create_product, create_redpacket,
-                              shard_clients, wait_until)
+                              rfc3339, shard_clients, wait_until)
 from ucenter_support import API, metric_value, sql
 
 
@@ -395,3 +395,38 @@ def test_redelivered_entries_change_nothing(uc, stack, primary):
     for s in shard_clients(stack):
         for _, f in s.xrange("fs:stream:dead", "-", "+"):
             assert f.get("ref") != ref
+
+
+def test_creation_while_every_campaign_shard_is_down_leaves_no_campaign(uc, stack, primary):
+    # The row is written before the shard is preloaded; when the preload
+    # fails the client hears 503 and the campaign must not exist afterwards
+    # (no GET 200 of a packet nobody could grab, nothing published).
+    pid = create_product(primary)
+    (rp_before,), = sql(primary, "SELECT COALESCE(max(id), 0) FROM redpackets")
+    (fs_before,), = sql(primary, "SELECT COALESCE(max(id), 0) FROM flashsales")
+    stack.run("kill", "redis-0")
+    stack.run("kill", "redis-1")
+    try:
+        window = {"starts_at": rfc3339(-1), "ends_at": rfc3339(600)}
+        r = uc["lb_raw"].post(API + "/admin/redpackets", admin=True,
+                              body={"total_cents": 500, "count": 5, **window})
+        assert r.status == 503, (r.status, r.body)
+        assert r.error_code() == "unavailable" and int(r.headers["Retry-After"]) >= 1
+        r = uc["lb_raw"].post(API + "/admin/flashsales", admin=True,
+                              body={"product_id": pid, "stock": 5, "price_cents": 100,
+                                    "per_user_limit": 1, **window})
+        assert r.status == 503, (r.status, r.body)
+        assert r.error_code() == "unavailable"
+    finally:
+        stack.run("start", "redis-0")
+        stack.run("start", "redis-1")
+    assert sql(primary, "SELECT count(*) FROM redpackets WHERE id > %s", (rp_before,)) == [(0,)]
+    assert sql(primary, "SELECT count(*) FROM redpacket_amounts WHERE redpacket_id > %s",
+               (rp_before,)) == [(0,)]
+    assert sql(primary, "SELECT count(*) FROM flashsales WHERE id > %s", (fs_before,)) == [(0,)]
+    # And creation works again once the shards are back.
+    wait_until(lambda: uc["lb_raw"].post(API + "/admin/redpackets", admin=True,
+                                         body={"total_cents": 500, "count": 5,
+                                               "starts_at": rfc3339(-1),
+                                               "ends_at": rfc3339(600)}).status == 201,
+               30, "red packet creation after the shards came back")

@@ -48,6 +48,12 @@ def test_paths_and_idempotency(uc, primary):
     path = f"{API}/flashsales/{sale['id']}/orders"
     r = lb.post(path, user=21, body={"quantity": 0})
     assert r.status == 400
+    # The body is {"quantity"}: missing or ill-typed is a 400 naming it.
+    for bad in ({}, {"quantity": "1"}, {"quantity": 1.5}):
+        r = lb.post(path, user=21, body=bad)
+        assert r.status == 400 and r.error_code() == "invalid_request", (bad, r.body)
+        assert "quantity" in r.json["error"]["message"], r.body
+    assert lb.post(path, user=21).status == 400
     first = lb.post(path, user=21, body={"quantity": 1}, headers={"Idempotency-Key": "k1"})
     assert first.status == 202 and first.json["status"] == "queued"
     again = lb.post(path, user=21, body={"quantity": 1}, headers={"Idempotency-Key": "k1"})
