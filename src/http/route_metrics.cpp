@@ -47,18 +47,17 @@ RouteMetricsMiddleware::RouteMetricsMiddleware(const Router& router, metrics::Re
   static_assert(kStatuses.size() <= kStatusSlots);
   const auto make = [&registry](const std::string& route, std::string_view method) {
     PerRoute r;
-    r.latency =
-        registry.histogram("surge_http_request_duration_seconds",
-                           "Time from a request's parse to its response, by route.",
-                           {{"route", route}, {"method", std::string(method)}},
-                           metrics::default_latency_bounds(), metrics::Visibility::kOnceNonZero);
     for (std::size_t i = 0; i < kStatuses.size(); ++i) {
-      r.by_status[i] = registry.counter("surge_http_requests_total",
-                                        "HTTP requests answered, by route and status.",
-                                        {{"route", route},
-                                         {"method", std::string(method)},
-                                         {"status", std::to_string(code(kStatuses[i]))}},
-                                        metrics::Visibility::kOnceNonZero);
+      const metrics::Labels labels{{"route", route},
+                                   {"method", std::string(method)},
+                                   {"status", std::to_string(code(kStatuses[i]))}};
+      r.by_status[i].count = registry.counter("surge_http_requests_total",
+                                              "HTTP requests answered, by route and status.",
+                                              labels, metrics::Visibility::kOnceNonZero);
+      r.by_status[i].latency = registry.histogram(
+          "surge_http_request_duration_seconds",
+          "Time from a request's parse to its response, by route and status.", labels,
+          metrics::default_latency_bounds(), metrics::Visibility::kOnceNonZero);
     }
     return r;
   };
@@ -70,9 +69,10 @@ RouteMetricsMiddleware::RouteMetricsMiddleware(const Router& router, metrics::Re
 
 void RouteMetricsMiddleware::after(Context& ctx) noexcept {
   PerRoute& r = ctx.route == nullptr ? routes_.back() : routes_[ctx.route->index];
-  r.by_status[slot_of(ctx.response.status)].add();
+  const PerStatus& m = r.by_status[slot_of(ctx.response.status)];
+  m.count.add();
   const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - ctx.started;
-  r.latency.observe(elapsed.count());
+  m.latency.observe(elapsed.count());
 }
 
 }  // namespace surge::http

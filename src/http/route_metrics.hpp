@@ -8,11 +8,12 @@
 
 namespace surge::http {
 
-// Per-route request counters (by status) and latency histograms:
+// Per-route request counters and latency histograms, by status (API.md §7):
 //   surge_http_requests_total{route,method,status}
-//   surge_http_request_duration_seconds{route,method}
-// Every handle is resolved when the middleware is built, one per (route,
-// status), so recording is an array index and a per-thread cell write.
+//   surge_http_request_duration_seconds{route,method,status}
+// Every handle is resolved when the middleware is built, one pair per
+// (route, status), so recording is an array index and per-thread cell
+// writes. Series appear once they record (most statuses never do).
 // Requests that match no route are counted under route="unmatched".
 class RouteMetricsMiddleware final : public Middleware {
  public:
@@ -21,9 +22,12 @@ class RouteMetricsMiddleware final : public Middleware {
 
  private:
   static constexpr std::size_t kStatusSlots = 24;
-  struct PerRoute {
+  struct PerStatus {
+    metrics::Counter count;
     metrics::Histogram latency;
-    std::array<metrics::Counter, kStatusSlots> by_status;
+  };
+  struct PerRoute {
+    std::array<PerStatus, kStatusSlots> by_status;
   };
   std::vector<PerRoute> routes_;  // by Route::index; the last one is "unmatched"
 };
