@@ -15,6 +15,7 @@
 #include "http/error.hpp"
 #include "http/etag.hpp"
 #include "http/json_body.hpp"
+#include "http/paging.hpp"
 #include "log/log.hpp"
 #include "pg/params.hpp"
 #include "redpackets/hot.hpp"
@@ -64,7 +65,7 @@ constexpr const char* kMine = R"sql(
 SELECT redpacket_id, amount_cents, (extract(epoch FROM grabbed_at) * 1000)::bigint
 FROM redpacket_grabs WHERE user_id = $1::bigint
 ORDER BY grabbed_at DESC, redpacket_id DESC
-LIMIT 100
+LIMIT $2::bigint OFFSET $3::bigint
 )sql";
 
 constexpr const char* kPersisted = R"sql(
@@ -277,16 +278,21 @@ boost::asio::awaitable<void> RedPackets::grab(http::Context& ctx) {
 }
 
 boost::asio::awaitable<void> RedPackets::mine(http::Context& ctx) {
+  // A list like every other (API.md §1): page and page_size, echoed; one
+  // row more than the page tells whether another follows.
+  const http::Page page = http::parse_page(ctx.request);
   pg::Result rows;
   try {
-    rows = co_await db_.read(kMine, pg::params(ctx.principal.user_id));
+    rows =
+        co_await db_.read(kMine, pg::params(ctx.principal.user_id, page.size + 1, page.offset()));
   } catch (const pg::Error& e) {
     campaigns::throw_if_unavailable(e);
     throw;
   }
+  const std::size_t shown = std::min<std::size_t>(rows.rows(), page.size);
   boost::json::array grabs;
-  grabs.reserve(rows.rows());
-  for (std::size_t i = 0; i < rows.rows(); ++i) {
+  grabs.reserve(shown);
+  for (std::size_t i = 0; i < shown; ++i) {
     boost::json::object g;
     g.emplace("redpacket_id", rows.get<std::int64_t>(i, 0));
     g.emplace("amount_cents", rows.get<std::int64_t>(i, 1));
@@ -294,7 +300,10 @@ boost::asio::awaitable<void> RedPackets::mine(http::Context& ctx) {
     grabs.push_back(std::move(g));
   }
   boost::json::object o;
+  o.emplace("page", page.number);
+  o.emplace("page_size", page.size);
   o.emplace("grabs", std::move(grabs));
+  o.emplace("has_more", rows.rows() > page.size);
   ctx.response.json(http::Status::kOk, boost::json::serialize(o));
 }
 

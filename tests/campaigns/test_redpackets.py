@@ -126,3 +126,31 @@ def test_storm_500_packets_1500_users_twice(uc, stack, primary):
     entries = [g for g in mine.json["grabs"] if g["redpacket_id"] == rp["id"]]
     assert len(entries) == 1 and entries[0]["amount_cents"] == granted[some]
     assert entries[0]["grabbed_at"].endswith("Z")
+
+
+def test_my_grabs_are_a_paged_list(uc):
+    # API.md §1: lists take page and page_size and echo both; newest first.
+    lb = uc["lb"]
+    user = 7_000_123
+    ids = []
+    for _ in range(3):
+        rp = create_redpacket(lb, total=30, count=3)
+        assert lb.post(f"{API}/redpackets/{rp['id']}/grab", user=user).status == 200
+        ids.append(rp["id"])
+    for rp_id in ids:
+        wait_until(lambda: summary(uc, rp_id)["persisted_count"] == 1, 60, "grab persisted")
+    first = lb.get(f"{API}/me/redpackets?page_size=2", user=user)
+    assert first.status == 200, first.body
+    assert first.json["page"] == 1 and first.json["page_size"] == 2
+    assert first.json["has_more"] is True
+    assert [g["redpacket_id"] for g in first.json["grabs"]] == [ids[2], ids[1]]
+    second = lb.get(f"{API}/me/redpackets?page=2&page_size=2", user=user)
+    assert second.status == 200 and second.json["page"] == 2
+    assert [g["redpacket_id"] for g in second.json["grabs"]] == [ids[0]]
+    assert second.json["has_more"] is False
+    default = lb.get(f"{API}/me/redpackets", user=user)
+    assert default.json["page"] == 1 and default.json["page_size"] == 40
+    assert len(default.json["grabs"]) == 3
+    for bad in ("page=0", "page_size=0", "page_size=101", "page=x"):
+        r = lb.get(f"{API}/me/redpackets?{bad}", user=user)
+        assert r.status == 400 and r.error_code() == "invalid_request", (bad, r.body)
