@@ -354,6 +354,8 @@ const std::vector<Setting>& settings() {
       row<Kind::kDurationS>("publish.retention_s",
                             [](auto& c) -> auto& { return c.publish.retention; },
                             {.min = 1, .max = 30 * kDaySeconds}),
+      row<Kind::kBoolean>(
+          "publish.on_admin_write", [](auto& c) -> auto& { return c.publish.on_admin_write; }),
       row<Kind::kString>(
           "worker.address", [](auto& c) -> auto& { return c.worker.address; }),
       row<Kind::kUint>(

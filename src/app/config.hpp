@@ -82,6 +82,7 @@
 //   [publish]                    # `surge publish` (catalog/publish.hpp)
 //   dir = "var/static"           # the folder the load balancer serves as /static/
 //   retention_s = 600            # superseded versioned files are kept this long
+//   on_admin_write = true        # `surge serve` republishes after admin writes
 //   [worker]                     # `surge worker`: its /healthz + /metrics port, worker::Settings
 //   address = "127.0.0.1"
 //   port = 8081                  # 0 = any free port
@@ -158,6 +159,10 @@ struct ProfileSettings {
 struct PublishSettings {
   std::string dir = "var/static";
   std::chrono::seconds retention{600};
+  // `surge serve` republishes after each admin write that changes the
+  // files (catalog/change_publisher.hpp); off where app servers cannot
+  // write `dir` (the worker's timer then publishes alone).
+  bool on_admin_write = true;
 
   friend bool operator==(const PublishSettings&, const PublishSettings&) = default;
 };

@@ -13,6 +13,7 @@
 #include "cache/redis_remote_cache.hpp"
 #include "cache/two_level.hpp"
 #include "campaigns/queue_stats.hpp"
+#include "catalog/change_publisher.hpp"
 #include "catalog/products.hpp"
 #include "flashsales/flashsales.hpp"
 #include "http/access_log.hpp"
@@ -56,6 +57,8 @@ void build_chain(http::Dispatcher& dispatcher, const Config& config, metrics::Re
 // The business modules of one process. They need the database; without
 // one the server answers only the operational routes.
 struct Modules {
+  // First member: destroyed last, after every module that calls it.
+  std::unique_ptr<catalog::ChangePublisher> publisher;
   std::unique_ptr<users::Accounts> accounts;
   std::unique_ptr<profile::UserCenter> user_center;
   std::unique_ptr<signin::SignIn> signin;
@@ -68,6 +71,9 @@ struct Modules {
   void stop() {
     if (accounts) {
       accounts->stop();  // joins the password hashing threads
+    }
+    if (publisher) {
+      publisher->stop();  // finishes the publish in progress
     }
   }
 };
@@ -96,6 +102,15 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
   if (!tier.database) {
     return modules;
   }
+  catalog::PublishHook publish;
+  if (config.publish.on_admin_write) {
+    catalog::PublishOptions options;
+    options.database_uri = config.database.primary;
+    options.dir = config.publish.dir;
+    options.retention = config.publish.retention;
+    modules.publisher = std::make_unique<catalog::ChangePublisher>(std::move(options), registry);
+    publish = [p = modules.publisher.get()] { return p->publish_now(); };
+  }
   pg::Cluster& database = *tier.database;
   redis::Shards* redis = tier.redis.get();
   modules.cache_admin = std::make_unique<profile::CacheAdmin>(registry);
@@ -116,8 +131,10 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
 
   modules.redpackets = std::make_unique<redpackets::RedPackets>(database, redis, registry);
   modules.redpackets->add_routes(router);
+  modules.redpackets->publish_changes_with(publish);
   modules.flashsales = std::make_unique<flashsales::FlashSales>(database, redis, registry);
   modules.flashsales->add_routes(router);
+  modules.flashsales->publish_changes_with(publish);
 
   // A new account may have been looked up (and cached as absent) just
   // before: its registration invalidates like any profile write.
@@ -130,6 +147,7 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
   modules.products = std::make_unique<catalog::Products>(database, redis, tier.remote_cache.get(),
                                                          config.cache, registry);
   modules.products->add_routes(router);
+  modules.products->publish_changes_with(publish);
   modules.products->register_admin_scopes(*modules.cache_admin);
 
   catalog::Products* products = modules.products.get();

@@ -259,11 +259,18 @@ boost::asio::awaitable<bool> Products::products_scope(std::optional<std::uint64_
     }
   }
   const bool catalog_ok = co_await invalidate_catalog();
+  if (publish_) {
+    co_await publish_();
+  }
   co_return ok&& catalog_ok;
 }
 
 boost::asio::awaitable<bool> Products::catalog_scope(std::optional<std::uint64_t> /*id*/) {
-  co_return co_await invalidate_catalog();
+  const bool ok = co_await invalidate_catalog();
+  if (publish_) {
+    co_await publish_();
+  }
+  co_return ok;
 }
 
 // ===========================================================================
@@ -301,6 +308,9 @@ boost::asio::awaitable<void> Products::create(http::Context& ctx) {
     // It may have been looked up (and cached as absent) before.
     co_await invalidate_product(id);
     co_await invalidate_catalog();
+    if (publish_) {
+      co_await publish_();
+    }
     ctx.response.set("ETag", http::make_etag(body));
     ctx.response.json(http::Status::kCreated, body);
   } catch (const pg::Error& e) {
@@ -326,6 +336,9 @@ boost::asio::awaitable<void> Products::patch(http::Context& ctx) {
     co_await invalidate_product(*id);
     if (changes.name || changes.price_cents) {
       co_await invalidate_catalog();
+      if (publish_) {
+        co_await publish_();
+      }
     }
     ctx.response.set("ETag", http::make_etag(body));
     ctx.response.json(http::Status::kOk, body);

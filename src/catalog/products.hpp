@@ -58,6 +58,7 @@
 
 #include "cache/redis_remote_cache.hpp"
 #include "cache/two_level.hpp"
+#include "catalog/change_publisher.hpp"
 #include "http/paging.hpp"
 #include "http/router.hpp"
 #include "metrics/registry.hpp"
@@ -106,6 +107,10 @@ class Products {
   // "products" (id optional) and "catalog" (no id).
   void register_admin_scopes(profile::CacheAdmin& admin);
 
+  // Called after each admin write that changes the published static files
+  // (catalog/change_publisher.hpp), before the write is answered.
+  void publish_changes_with(catalog::PublishHook hook) { publish_ = std::move(hook); }
+
   // After a committed change of these products' stock (orders): drops their
   // cached copies everywhere. Never throws on cache errors.
   boost::asio::awaitable<void> stock_changed(std::vector<std::uint64_t> ids);
@@ -139,6 +144,7 @@ class Products {
   std::shared_ptr<std::atomic<std::uint64_t>> epoch_;
   metrics::Counter created_;
   metrics::Counter updated_;
+  catalog::PublishHook publish_;
 };
 
 }  // namespace surge::catalog

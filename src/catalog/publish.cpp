@@ -199,6 +199,13 @@ PublishReport publish(const PublishOptions& options) {
                                          c ? PQerrorMessage(c.get()) : "out of memory"));
   }
   PQsetNoticeProcessor(c.get(), &quiet_notices, nullptr);
+  // Publishers take turns (several app servers publish after admin writes,
+  // the worker on its timer): the session lock is held until the manifest
+  // is renamed and released when the connection closes, so each manifest
+  // comes from a snapshot at least as new as the one it replaces. Advisory
+  // locks work on a hot standby too (the CLI may read a replica).
+  exec(c.get(), "SELECT pg_advisory_lock(hashtext('surge:publish'))",
+       "waiting for other publishers");
   // One snapshot for both documents.
   exec(c.get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "BEGIN");
   const std::string catalog = single_text(c.get(), kCatalogSql, "reading the catalog");

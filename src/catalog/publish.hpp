@@ -25,7 +25,9 @@
 //      still finds its files. Only names matching is_versioned_file_name
 //      are ever removed.
 // Concurrent publishers into one folder are safe (distinct temp names,
-// rename is atomic; the last manifest rename wins).
+// rename is atomic) and take turns on a PostgreSQL advisory lock held from
+// before the snapshot to after the manifest's rename: the manifest never
+// goes back to an older snapshot.
 //
 // Blocking (libpq, file I/O): the CLI, or a worker's own thread — never an
 // I/O thread. Errors: std::runtime_error naming the step (database

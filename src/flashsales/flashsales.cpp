@@ -170,6 +170,9 @@ boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
       throw;
     }
   }
+  if (publish_) {
+    co_await publish_();  // the published campaigns list it
+  }
   ctx.response.json(http::Status::kCreated, render(s, s.stock));
 }
 

@@ -31,6 +31,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "catalog/change_publisher.hpp"
 #include "http/router.hpp"
 #include "metrics/registry.hpp"
 #include "pg/cluster.hpp"
@@ -44,6 +45,10 @@ class FlashSales {
 
   void add_routes(http::Router& router);
 
+  // Called after each admin write that changes the published static files
+  // (catalog/change_publisher.hpp), before the write is answered.
+  void publish_changes_with(catalog::PublishHook hook) { publish_ = std::move(hook); }
+
  private:
   boost::asio::awaitable<void> create(http::Context& ctx);
   boost::asio::awaitable<void> get(http::Context& ctx);
@@ -56,6 +61,7 @@ class FlashSales {
 
   pg::Cluster& db_;
   redis::Shards* shards_;
+  catalog::PublishHook publish_;
   std::array<metrics::Counter, 7> orders_;  // by Reservation::Outcome
 };
 

@@ -163,6 +163,9 @@ boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
       throw;
     }
   }
+  if (publish_) {
+    co_await publish_();  // the published campaigns list it
+  }
   boost::json::object o;
   o.emplace("id", id);
   o.emplace("count", count);

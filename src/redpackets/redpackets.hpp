@@ -35,6 +35,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "catalog/change_publisher.hpp"
 #include "http/router.hpp"
 #include "metrics/registry.hpp"
 #include "pg/cluster.hpp"
@@ -49,6 +50,10 @@ class RedPackets {
 
   void add_routes(http::Router& router);
 
+  // Called after each admin write that changes the published static files
+  // (catalog/change_publisher.hpp), before the write is answered.
+  void publish_changes_with(catalog::PublishHook hook) { publish_ = std::move(hook); }
+
  private:
   boost::asio::awaitable<void> create(http::Context& ctx);
   boost::asio::awaitable<void> get(http::Context& ctx);
@@ -61,6 +66,7 @@ class RedPackets {
 
   pg::Cluster& db_;
   redis::Shards* shards_;
+  catalog::PublishHook publish_;
   // Indexed by Grab::Outcome.
   std::array<metrics::Counter, 6> grabs_;
 };

@@ -187,21 +187,50 @@ def test_campaigns_file_lists_the_active_campaigns(uc, stack):
     assert rp["total_cents"] == 1000 and rp["count"] == 10
 
 
-def test_worker_republishes_after_a_catalog_change(uc, stack):
-    """`surge worker` publishes on a timer (worker.publish_interval_s, 2 s in
-    the test stack): an admin change reaches the manifest without anyone
-    running `surge publish`."""
-    before = manifest(stack)["catalog_version"]
-    new_product(uc["lb"])
-    want = uc["lb"].get("/api/v1/catalog/version").json["version"]
-    assert want != before
-    deadline = time.monotonic() + 20
-    seen = before
-    while time.monotonic() < deadline:
-        seen = manifest(stack)["catalog_version"]
-        if seen == want:
-            break
-        time.sleep(0.2)
-    assert seen == want, "the worker did not republish the changed catalog within 20 s"
+def test_admin_writes_are_published_before_they_are_answered(uc, stack):
+    """API.md §4: the version API names the manifest's version. `surge
+    serve` republishes after an admin write and before answering it, so the
+    two agree the moment the write returns — not a timer tick later."""
+    for _ in range(3):
+        p = new_product(uc["lb"])
+        m = manifest(stack)
+        for c in (uc["lb"], uc["app-0"], uc["app-1"]):
+            assert c.get("/api/v1/catalog/version").json["version"] == m["catalog_version"]
+        catalog = requests.get(f"{stack.url}/static/{m['catalog']}", timeout=10).json()
+        assert p["id"] in {x["id"] for x in catalog["products"]}
+    r = uc["lb"].patch(f"{ADMIN_PRODUCTS}/{p['id']}", admin=True, body={"price_cents": 4321})
+    assert r.status == 200, r.body
     m = manifest(stack)
-    assert requests.get(f"{stack.url}/static/{m['catalog']}", timeout=10).status_code == 200
+    assert uc["lb"].get("/api/v1/catalog/version").json["version"] == m["catalog_version"]
+    catalog = requests.get(f"{stack.url}/static/{m['catalog']}", timeout=10).json()
+    assert {"id": p["id"], "name": p["name"], "price_cents": 4321} in catalog["products"]
+    # A new campaign is in the published campaigns file at once too.
+    now = time.time()
+    stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+    r = uc["lb"].post("/api/v1/admin/redpackets", admin=True,
+                      body={"total_cents": 100, "count": 10, "starts_at": stamp(now - 5),
+                            "ends_at": stamp(now + 600)})
+    assert r.status == 201, r.body
+    m = manifest(stack)
+    campaigns = requests.get(f"{stack.url}/static/{m['campaigns']}", timeout=10).json()
+    assert r.json["id"] in {x["id"] for x in campaigns["redpackets"]}
+
+
+def test_worker_republishes_what_changed_outside_the_api(uc, stack):
+    """`surge worker` publishes on a timer (worker.publish_interval_s, 2 s in
+    the test stack): a row written straight into the database (no admin
+    call to publish it) reaches the manifest without anyone running `surge
+    publish`."""
+    from ucenter_support import sql
+    before = manifest(stack)["catalog_version"]
+    (pid,), = sql(stack.vars["SURGE_PG_PRIMARY"],
+                  "INSERT INTO products (name, price_cents, stock) VALUES ('timer', 1, 1) "
+                  "RETURNING id")
+    deadline = time.monotonic() + 20
+    m = manifest(stack)
+    while time.monotonic() < deadline and m["catalog_version"] == before:
+        time.sleep(0.2)
+        m = manifest(stack)
+    assert m["catalog_version"] != before, "the worker did not republish within 20 s"
+    catalog = requests.get(f"{stack.url}/static/{m['catalog']}", timeout=10).json()
+    assert pid in {x["id"] for x in catalog["products"]}
