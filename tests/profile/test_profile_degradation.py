@@ -77,3 +77,21 @@ def test_own_server_and_stack_agree(server, stack, uc, primary):
         assert client.get(API + "/me", user=uid).json["nickname"] == f"lb-{i}"
         assert client.patch(API + "/me", user=uid, body={"nickname": f"own-{i}"}).status == 200
         assert lb.get(API + "/me", user=uid).json["nickname"] == f"own-{i}"
+
+
+def test_primary_down_at_start_serves_and_is_not_ready(server, stack, uc, primary):
+    """A server (re)started during a primary outage comes up: live, not
+    ready (503 with Retry-After, naming the primary), and writes answer 503
+    unavailable instead of the server staying down."""
+    client, srv = own_client(server, stack,
+                             SURGE_DATABASE_PRIMARY=f"postgresql://surge@{dead_address()}/surge")
+    assert client.get("/healthz").status == 200
+    ready = client.get("/readyz")
+    assert ready.status == 503 and int(ready.headers["Retry-After"]) >= 1
+    deps = {d["name"]: d for d in ready.json["dependencies"]}
+    assert deps["database.primary"]["state"] == "down"
+    assert deps["database.replica-0"]["state"] == "up"
+    uid, _ = create_user(primary)
+    r = client.post(API + "/signin", user=uid)
+    assert r.status == 503 and r.error_code() == "unavailable", r.body
+    assert int(r.headers["Retry-After"]) >= 1
