@@ -91,6 +91,18 @@ def test_unknown_product_is_404_then_created_is_found(uc, primary):
     (next_id,), = sql(primary, "SELECT last_value + 1 FROM products_id_seq")
     assert_error(uc["lb"].get(f"{PRODUCTS}/{next_id + 5000}"), 404, "not_found")
     assert_error(uc["lb"].get(f"{PRODUCTS}/abc"), 404, "not_found")
+    # The ids the next creation can take are cached as absent on every
+    # server; the creation is visible on all of them at once all the same
+    # (API.md §2: every following read, no stale cache).
+    candidates = range(next_id - 1, next_id + 3)
+    for app in ("app-0", "app-1"):
+        for pid in candidates:
+            uc[app].get(f"{PRODUCTS}/{pid}")
+    p = new_product(uc["lb"])
+    assert p["id"] in candidates, (p["id"], list(candidates))
+    for client in (uc["lb"], uc["app-0"], uc["app-1"]):
+        r = client.get(f"{PRODUCTS}/{p['id']}")
+        assert r.status == 200 and r.json["name"] == p["name"], (r.status, r.body)
 
 
 def test_list_pages(uc, primary):

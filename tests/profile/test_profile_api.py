@@ -8,6 +8,7 @@ Run: SURGE_BIN=<surge with the routes wired> /usr/bin/python3 -m pytest tests/pr
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
@@ -112,8 +113,24 @@ def test_unknown_and_malformed_user_ids_are_404(uc, primary):
         assert_error(lb.get(f"{API}/users/{ident}"), 404, "not_found")
     # Twice: the second answer comes from the negative cache, same contract.
     assert_error(lb.get(f"{API}/users/{missing}"), 404, "not_found")
-    # A user created after a 404 is visible once the negative entry expires
-    # (short TTL) or at once after an admin invalidation.
+
+
+def test_user_registered_after_a_404_is_found_at_once(uc, primary):
+    # The ids the next registration can take are cached as absent on every
+    # server; the new account is visible on all of them at once all the same.
+    (next_id,), = sql(primary, "SELECT last_value + 1 FROM users_id_seq")
+    candidates = range(next_id - 1, next_id + 3)
+    for app in ("app-0", "app-1"):
+        for uid in candidates:
+            uc[app].get(f"{API}/users/{uid}")
+    name = f"neg_{uuid.uuid4().hex[:12]}"
+    r = uc["lb"].post(API + "/users", body={"name": name, "password": "correct horse"})
+    assert r.status == 201, r.body
+    uid = r.json["id"]
+    assert uid in candidates, (uid, list(candidates))
+    for client in (uc["lb"], uc["app-0"], uc["app-1"]):
+        got = client.get(f"{API}/users/{uid}")
+        assert got.status == 200 and got.json["id"] == uid, (got.status, got.body)
 
 
 def test_token_of_a_user_that_does_not_exist_gets_404(uc, primary):
