@@ -133,3 +133,73 @@ def test_storm_stock_100_limit_1_600_users_twice(uc, stack, primary):
     user, ref = next(iter(refs.items()))
     r = lb.get(f"{API}/flashsale-orders/{ref}", user=user)
     assert r.status == 200 and r.json["status"] == "confirmed"
+
+
+def test_confirmed_order_is_in_the_buyers_order_list(uc, primary):
+    # API.md §6: every reservation becomes one confirmed order in the buyer's
+    # order list — page 1 of which is cached (§4), so the worker's insert
+    # must reach the cached page too.
+    lb = uc["lb"]
+    pid = create_product(primary)
+    sale = create_flashsale(lb, pid, stock=3, limit=1, price=555)
+    buyer = 7_100_001
+    before = lb.get(f"{API}/orders", user=buyer)  # warms the cached page 1
+    assert before.status == 200
+    r = lb.post(f"{API}/flashsales/{sale['id']}/orders", user=buyer, body={"quantity": 1})
+    assert r.status == 202 and r.json["status"] == "queued", r.body
+    ref = r.json["order_ref"]
+
+    def confirmed():
+        s = lb.get(f"{API}/flashsale-orders/{ref}", user=buyer)
+        return s.json if s.status == 200 and s.json["status"] == "confirmed" else None
+    status = wait_until(confirmed, 60, "the reservation confirmed")
+    assert set(status) == {"order_ref", "status", "order_id"} and status["order_ref"] == ref
+    orders = lb.get(f"{API}/orders", user=buyer).json["orders"]
+    assert orders and orders[0]["id"] == status["order_id"], orders[:2]
+    assert orders[0]["source"] == "flashsale"
+    assert orders[0]["items"] == [{"product_id": pid, "quantity": 1, "price_cents": 555}]
+    assert orders[0]["total_cents"] == 555
+    one = lb.get(f"{API}/orders/{status['order_id']}", user=buyer)
+    assert one.status == 200 and one.json["source"] == "flashsale"
+    # Another user cannot see the reference.
+    assert lb.get(f"{API}/flashsale-orders/{ref}", user=buyer + 1).status == 404
+
+
+def test_sale_stock_is_independent_of_the_product_stock(uc, primary):
+    lb = uc["lb"]
+    product = lb.post(API + "/admin/products", admin=True,
+                      body={"name": "fs-independent", "price_cents": 2000, "stock": 50}).json
+    sale = create_flashsale(lb, product["id"], stock=2, limit=2, price=100)
+    r = lb.post(f"{API}/flashsales/{sale['id']}/orders", user=7_100_010, body={"quantity": 2})
+    assert r.status == 202, r.body
+    wait_until(lambda: lb.get(f"{API}/admin/flashsales/{sale['id']}/summary",
+                              admin=True).json == {"reserved": 2, "confirmed": 2},
+               60, "the reservation confirmed")
+    assert lb.get(f"{API}/products/{product['id']}").json["stock"] == 50
+    assert lb.get(f"{API}/flashsales/{sale['id']}").json["remaining"] == 0
+
+
+def test_sale_status_and_etag(uc, primary):
+    lb = uc["lb"]
+    pid = create_product(primary)
+    later = create_flashsale(lb, pid, stock=1, limit=1, starts_in=3600)
+    assert lb.get(f"{API}/flashsales/{later['id']}").json["status"] == "pending"
+    ended = create_flashsale(lb, pid, stock=1, limit=1, starts_in=-2, lasts=1)
+    assert lb.get(f"{API}/flashsales/{ended['id']}").json["status"] == "finished"
+    sold = create_flashsale(lb, pid, stock=1, limit=1)
+    assert lb.post(f"{API}/flashsales/{sold['id']}/orders", user=7_100_020,
+                   body={"quantity": 1}).status == 202
+    assert lb.get(f"{API}/flashsales/{sold['id']}").json["status"] == "finished"
+    # Cacheable GET: an ETag every server agrees on, 304 on a match.
+    r = lb.get(f"{API}/flashsales/{later['id']}")
+    etag = r.headers["ETag"]
+    for app in ("app-0", "app-1"):
+        assert uc[app].get(f"{API}/flashsales/{later['id']}").headers["ETag"] == etag
+        again = uc[app].get(f"{API}/flashsales/{later['id']}", headers={"If-None-Match": etag})
+        assert again.status == 304 and again.body in (b"", "", None)
+
+
+def test_summaries_of_unknown_campaigns_are_404(uc):
+    for kind in ("flashsales", "redpackets"):
+        r = uc["lb"].get(f"{API}/admin/{kind}/999999999/summary", admin=True)
+        assert r.status == 404 and r.error_code() == "not_found", (kind, r.body)
