@@ -379,3 +379,50 @@ def test_admin_user_scope_forgets_the_cached_status(uc, primary):
         g = uc[app].get(SIGNIN, user=uid).json
         assert g["signed_in_today"] is False and g["total_points"] == 0, app
         assert uc[app].get(API + "/me", user=uid).json["total_points"] == 0
+
+
+def test_cache_shard_kill9_mid_signin_storm_awards_once(uc, stack, primary):
+    """DESIGN.md reliability targets: nobody is awarded twice, checked after
+    a cache shard is killed mid-storm. The shard holds the fast-path status;
+    the database's unique (user, day) still decides."""
+    import time
+
+    import requests
+    secret = stack.vars["SURGE_TOKEN_SECRET"]
+    users = [create_user(primary, "sk")[0] for _ in range(80)]
+    batch = [(mint_token(secret, uid), "POST") for uid in users for _ in range(3)]
+    today = db_today(primary)
+    killer = threading.Timer(0.05, lambda: stack.run("kill", "redis-0"))
+    killer.start()
+    try:
+        first = fire_at_once(lb_port(stack), batch)
+        killer.join()
+        second = fire_at_once(lb_port(stack), batch)
+    finally:
+        stack.run("start", "redis-0")
+    same_day_or_skip(primary, today)
+    for k, uid in enumerate(users):
+        answers = first[3 * k: 3 * k + 3] + second[3 * k: 3 * k + 3]
+        assert all(s in (200, 503) for s, _ in answers), (uid, answers)
+        ok = [b for s, b in answers if s == 200]
+        assert ok, (uid, answers)  # the second wave runs with the shard down: the database answers
+        awarded = [b for b in ok if b["awarded_points"] > 0]
+        assert len(awarded) <= 1, (uid, answers)
+        points, rows = check_invariant(primary, uid)
+        assert rows == 1, (uid, rows)
+        if awarded:
+            assert points == awarded[0]["awarded_points"]
+        assert {b["total_points"] for b in ok} == {points}
+
+    # Leave the stack whole: every server sees the shard again.
+    def all_up() -> bool:
+        for port in (stack.port("app-0"), stack.port("app-1")):
+            body = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()
+            if any(d["name"].startswith("cache.shard") and d["state"] != "up"
+                   for d in body["dependencies"]):
+                return False
+        return True
+    deadline = time.monotonic() + 30
+    while not all_up():
+        assert time.monotonic() < deadline, "a server still sees redis-0 down"
+        time.sleep(0.2)
