@@ -152,6 +152,10 @@ constexpr std::uint64_t kMinute = 60 * kSecond;
 constexpr std::uint64_t kHour = 3600 * kSecond;
 constexpr std::uint64_t kDaySeconds = 86400;  // duration_s rows count seconds
 
+bool is_module_name(std::string_view text) {
+  return std::ranges::find(kModules, text) != kModules.end();
+}
+
 // "host:port" or "[v6 address]:port" with a port 1..65535 (redis shards).
 bool is_host_port(std::string_view text) {
   std::string_view host;
@@ -217,6 +221,9 @@ const std::vector<Setting>& settings() {
                              {.min = 0, .max = kHour}),
       row<Kind::kBoolean>(
           "server.access_log", [](auto& c) -> auto& { return c.server.access_log; }),
+      row<Kind::kStringList>("server.modules", [](auto& c) -> auto& { return c.modules; },
+                             {.item_ok = is_module_name,
+                              .item_expectation = "one of user, catalog, orders, campaigns"}),
       row<Kind::kString>("log.level", [](auto& c) -> auto& { return c.log.level; },
                          {.choices = {"trace", "debug", "info", "warn", "error", "off"}}),
 

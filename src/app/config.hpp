@@ -19,6 +19,7 @@
 //   idle_timeout_ms = 60000
 //   shutdown_timeout_ms = 10000
 //   access_log = true
+//   modules = ["user", "catalog", "orders", "campaigns"]   # the API modules served
 //
 //   [log]
 //   level = "info"               # trace, debug, info, warn, error, off
@@ -107,6 +108,7 @@
 // Thread safety: load_config and describe are pure functions of their
 // arguments (plus getenv / the file system); call them from any thread.
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -178,8 +180,20 @@ struct WorkerSettings {
   std::chrono::seconds publish_interval{30};
 };
 
+// The API modules of `surge serve` (server.modules), each a set of path
+// prefixes the load balancer can route to a service of its own:
+//   user       /api/v1/users, /api/v1/sessions, /api/v1/me, /api/v1/signin
+//   catalog    /api/v1/products, /api/v1/catalog, /api/v1/admin/products
+//   orders     /api/v1/orders
+//   campaigns  /api/v1/redpackets, /api/v1/flashsales, /api/v1/flashsale-orders,
+//              /api/v1/me/redpackets, /api/v1/admin/{redpackets,flashsales}
+// Every server keeps /healthz, /readyz, /metrics and the admin cache route.
+inline constexpr std::array<std::string_view, 4> kModules = {"user", "catalog", "orders",
+                                                             "campaigns"};
+
 struct Config {
   http::ServerSettings server;
+  std::vector<std::string> modules{kModules.begin(), kModules.end()};
   LogSettings log;
   pg::Settings database;  // primary "" = no database configured
   redis::Settings redis;  // no shards = no Redis configured

@@ -268,7 +268,7 @@ TEST_F(ConfigTest, DescribeRendersLoadableToml) {
   const std::string text = describe(c);
   EXPECT_EQ(text.rfind("[server]\naddress = \"a\\\"b\"\nport = 9123\n", 0), 0U) << text;
   EXPECT_NE(text.find("\nheader_timeout_ms = 10000\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("\naccess_log = false\n\n[log]\nlevel = \"info\"\n"), std::string::npos)
+  EXPECT_NE(text.find("\naccess_log = false\nmodules = [\"user\", \"catalog\", \"orders\", \"campaigns\"]\n\n[log]\nlevel = \"info\"\n"), std::string::npos)
       << text;
 
   // What describe prints loads back to the same configuration.
@@ -406,6 +406,17 @@ TEST_F(ConfigTest, ListsFromEnvironment) {
   c = load_config(file, fake_env({{"SURGE_REDIS_SHARDS", ""}, {"SURGE_DATABASE_REPLICAS", "  "}}));
   EXPECT_TRUE(c.redis.shards.empty());
   EXPECT_TRUE(c.database.replicas.empty());
+}
+
+TEST_F(ConfigTest, ModulesDefaultToAllAndAreChosenByName) {
+  Config c = load_config(write_file(""), fake_env());
+  EXPECT_EQ(c.modules, (std::vector<std::string>{"user", "catalog", "orders", "campaigns"}));
+  c = load_config(write_file("[server]\nmodules = [\"orders\"]\n"),
+                  fake_env({{"SURGE_SERVER_MODULES", "campaigns, user"}}));
+  EXPECT_EQ(c.modules, (std::vector<std::string>{"campaigns", "user"}));
+  EXPECT_EQ(
+      env_error_of({{"SURGE_SERVER_MODULES", "orders,payments"}}),
+      R"(server.modules[1]: expected one of user, catalog, orders, campaigns, got "payments" (from SURGE_SERVER_MODULES))");
 }
 
 TEST_F(ConfigTest, EmptyListInFile) {

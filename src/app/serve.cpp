@@ -1,5 +1,6 @@
 #include "app/serve.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <memory>
 #include <optional>
@@ -113,27 +114,43 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
   }
   pg::Cluster& database = *tier.database;
   redis::Shards* redis = tier.redis.get();
+  // Every module is built (they call each other: orders drop product cache
+  // entries, sign-in writes through the profile store); only the enabled
+  // ones answer their routes (server.modules).
+  const auto serves = [&config](std::string_view module) {
+    return std::ranges::find(config.modules, module) != config.modules.end();
+  };
   modules.cache_admin = std::make_unique<profile::CacheAdmin>(registry);
 
   modules.accounts =
       std::make_unique<users::Accounts>(database, redis, accounts_settings(config), registry);
-  modules.accounts->add_routes(router);
+  if (serves("user")) {
+    modules.accounts->add_routes(router);
+  }
 
   modules.user_center =
       std::make_unique<profile::UserCenter>(database, redis, profile_settings(config), registry);
-  modules.user_center->add_routes(router);
+  if (serves("user")) {
+    modules.user_center->add_routes(router);
+  }
   modules.user_center->register_admin_scopes(*modules.cache_admin);
 
   modules.signin = std::make_unique<signin::SignIn>(database, redis, modules.user_center->store(),
                                                     config.signin, registry);
-  modules.signin->add_routes(router);
+  if (serves("user")) {
+    modules.signin->add_routes(router);
+  }
   modules.signin->register_admin_scopes(*modules.cache_admin);
 
   modules.redpackets = std::make_unique<redpackets::RedPackets>(database, redis, registry);
-  modules.redpackets->add_routes(router);
+  if (serves("campaigns")) {
+    modules.redpackets->add_routes(router);
+  }
   modules.redpackets->publish_changes_with(publish);
   modules.flashsales = std::make_unique<flashsales::FlashSales>(database, redis, registry);
-  modules.flashsales->add_routes(router);
+  if (serves("campaigns")) {
+    modules.flashsales->add_routes(router);
+  }
   modules.flashsales->publish_changes_with(publish);
 
   // A new account may have been looked up (and cached as absent) just
@@ -146,7 +163,9 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
 
   modules.products = std::make_unique<catalog::Products>(database, redis, tier.remote_cache.get(),
                                                          config.cache, registry);
-  modules.products->add_routes(router);
+  if (serves("catalog")) {
+    modules.products->add_routes(router);
+  }
   modules.products->publish_changes_with(publish);
   modules.products->register_admin_scopes(*modules.cache_admin);
 
@@ -156,7 +175,9 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
       [products](std::vector<std::uint64_t> ids) {
         return products->stock_changed(std::move(ids));
       });
-  modules.orders->add_routes(router);
+  if (serves("orders")) {
+    modules.orders->add_routes(router);
+  }
 
   modules.cache_admin->add_routes(router);
   return modules;
