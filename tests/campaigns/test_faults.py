@@ -496,3 +496,37 @@ def test_replica_kill9_mid_storm_reads_go_to_the_primary(uc, stack, primary):
             {k: g[k] for k in ("redpacket_id", "amount_cents")} for g in mine]
     finally:
         stack.run("start", "pg-replica")
+
+
+def test_flash_sale_shard_kill9_answers_503_and_never_oversells(uc, stack, primary):
+    lb = uc["lb"]
+    pid = create_product(primary)
+    sale = create_flashsale(lb, pid, stock=5, limit=5, price=300)
+    index = campaign_shard(stack, f"fs:{{{sale['id']}}}:meta")
+    path = f"{API}/flashsales/{sale['id']}/orders"
+    assert lb.post(path, user=61, body={"quantity": 2}).status == 202
+    # Persisted first: while the shard is down the sale's remaining stock is
+    # read from the persisted reservations.
+    wait_until(lambda: lb.get(f"{API}/admin/flashsales/{sale['id']}/summary",
+                              admin=True).json["confirmed"] == 2, 60, "the reservation confirmed")
+    stack.run("kill", f"redis-{index}")
+    try:
+        def unavailable():
+            r = uc["lb_raw"].post(path, user=62, body={"quantity": 1})
+            assert r.status in (202, 503), (r.status, r.body)
+            return r if r.status == 503 else None
+        r = wait_until(unavailable, 15, "503 while the sale's shard is down")
+        assert r.error_code() == "unavailable" and int(r.headers["Retry-After"]) >= 1
+        g = lb.get(f"{API}/flashsales/{sale['id']}")
+        assert g.status == 200 and g.json["remaining"] <= 3, g.body
+    finally:
+        stack.run("start", f"redis-{index}")
+
+    def answered_again():
+        r = lb.post(path, user=63, body={"quantity": 3})
+        return r if r.status in (202, 410) else None
+    assert wait_until(answered_again, 30, "the shard back").status == 202
+    assert lb.post(path, user=64, body={"quantity": 1}).status == 410  # 2 + 3 = stock
+    wait_until(lambda: lb.get(f"{API}/admin/flashsales/{sale['id']}/summary",
+                              admin=True).json == {"reserved": 5, "confirmed": 5},
+               60, "every reservation confirmed, none beyond the stock")

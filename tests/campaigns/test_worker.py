@@ -56,6 +56,27 @@ def test_queue_depth_and_lag_behind_the_load_balancer(uc, stack):
     wait_until(drained, 30, "every grab persisted: lag and depth 0 through the load balancer")
 
 
+def test_app_readyz_and_metrics_name_every_dependency(stack):
+    # API.md §7: /readyz names each dependency (primary, replicas, each
+    # cache shard, queue) with its state; /metrics has cache hits and misses
+    # per tier and database and cache pool use.
+    for app in ("app-0", "app-1"):
+        base = f"http://127.0.0.1:{stack.port(app)}"
+        r = requests.get(base + "/readyz", timeout=5)
+        assert r.status_code == 200 and r.json()["status"] == "ready", r.text
+        deps = {d["name"]: d for d in r.json()["dependencies"]}
+        assert {"database.primary", "database.replica-0", "cache.shard-0", "cache.shard-1",
+                "queue"} <= set(deps), deps
+        assert all(d["state"] == "up" for d in deps.values()), deps
+        live = requests.get(base + "/healthz", timeout=5)
+        assert live.status_code == 200 and live.json()
+        text = requests.get(base + "/metrics", timeout=5).text
+        for family in ("surge_cache_hits_total", "surge_cache_misses_total",
+                       "surge_pg_pool_in_use", "surge_redis_pool_connections"):
+            assert f"# TYPE {family} " in text, (app, family)
+        assert 'tier="l1"' in text and 'tier="l2"' in text
+
+
 def test_streams_are_trimmed_once_acknowledged(uc, stack):
     rp = create_redpacket(uc["lb"], total=300, count=30)
     for user in range(101, 131):
