@@ -199,6 +199,16 @@ def test_up_again_changes_nothing(cluster):
     assert elapsed < 20, f"a no-op up took {elapsed:.1f}s"
 
 
+def test_migrate_again_is_a_no_op(cluster):
+    env = cluster.env_vars()
+    for _ in range(2):
+        out = subprocess.run([env["SURGE_BIN"], "migrate", "--config", env["SURGE_CONFIG"]],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+    (n,), = query(env["SURGE_PG_PRIMARY"], "SELECT count(*) FROM schema_migrations")[0:1]
+    assert n >= 1
+
+
 def test_later_commands_reuse_the_ports_of_up(cluster):
     """`up` records its base port in the var folder: status and env work
     without SURGE_CLUSTER_BASE_PORT (and so does down, which recognises
