@@ -268,7 +268,9 @@ TEST_F(ConfigTest, DescribeRendersLoadableToml) {
   const std::string text = describe(c);
   EXPECT_EQ(text.rfind("[server]\naddress = \"a\\\"b\"\nport = 9123\n", 0), 0U) << text;
   EXPECT_NE(text.find("\nheader_timeout_ms = 10000\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("\naccess_log = false\nmodules = [\"user\", \"catalog\", \"orders\", \"campaigns\"]\n\n[log]\nlevel = \"info\"\n"), std::string::npos)
+  EXPECT_NE(text.find("\naccess_log = false\nmodules = [\"user\", \"catalog\", \"orders\", "
+                      "\"campaigns\"]\n\n[log]\nlevel = \"info\"\n"),
+            std::string::npos)
       << text;
 
   // What describe prints loads back to the same configuration.
