@@ -57,8 +57,9 @@ restore() {
   fi
   rm -rf "$TMP"
 }
-shard_pid() {  # host:port → pid of the redis-server listening there
-  ss -ltnpH "sport = :${1##*:}" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2
+shard_pid() {  # host:port → pid of the redis-server listening there ("" if none)
+  # Never fails: restore() runs it on exit, also when a shard is down.
+  ss -ltnpH "sport = :${1##*:}" | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true
 }
 pin_shard() {  # host:port → the shard's threads on CPU 0 (direct mode)
   [ "$THROUGH_LB" = 1 ] && return 0
