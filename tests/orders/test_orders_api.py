@@ -311,3 +311,19 @@ def test_list_answers_with_the_cache_shards_down(uc, stack, primary, server):
     got = own.get(ORDERS, user=uid)
     assert got.status == 200 and [o["id"] for o in got.json["orders"]] == [r.json["id"]]
     assert own.get(f"{ORDERS}?page=1&page_size=10", user=uid).json["orders"][0] == r.json
+
+
+def test_later_pages_read_your_writes_at_once(uc, primary):
+    # Pages after the first come from a replica; right after the owner's
+    # order they must already show it (read-your-writes, API.md §2/§4), on
+    # every server, without waiting for the replica.
+    uid, _ = create_user(primary, "ryw")
+    p = new_product(uc["lb"], stock=100)
+    ids = []
+    for _ in range(4):
+        ids.append(place(uc["lb"], uid, [{"product_id": p["id"], "quantity": 1}]).json["id"])
+        for client in (uc["lb"], uc["app-0"], uc["app-1"]):
+            r = client.get(f"{ORDERS}?page=2&page_size=1", user=uid)
+            assert r.status == 200, r.body
+            want = [ids[-2]] if len(ids) >= 2 else []
+            assert [o["id"] for o in r.json["orders"]] == want, (len(ids), r.json)
