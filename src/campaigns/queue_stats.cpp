@@ -1,6 +1,7 @@
 #include "campaigns/queue_stats.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <exception>
 #include <utility>
@@ -122,13 +123,13 @@ std::int64_t QueueGauges::max_oldest_pending_age_ms() const {
 // ---------------------------------------------------------------------------
 
 namespace {
-constexpr std::string_view kStreams[] = {kRedpacketStream, kFlashsaleStream};
+constexpr std::array<std::string_view, 2> kStreams = {kRedpacketStream, kFlashsaleStream};
 }  // namespace
 
 struct QueueMonitor::State {
   State(redis::Shards& s, metrics::Registry& registry, std::chrono::milliseconds every)
       : shards(s),
-        gauges(registry, {std::begin(kStreams), std::end(kStreams)}, s.shard_count()),
+        gauges(registry, {kStreams.begin(), kStreams.end()}, s.shard_count()),
         interval(every) {}
 
   redis::Shards& shards;
@@ -140,7 +141,7 @@ struct QueueMonitor::State {
 
 asio::awaitable<void> QueueMonitor::run(std::shared_ptr<State> s) {
   while (!s->stopping.load()) {
-    for (std::size_t k = 0; k < std::size(kStreams); ++k) {
+    for (std::size_t k = 0; k < kStreams.size(); ++k) {
       for (std::size_t shard = 0; shard < s->shards.shard_count() && !s->stopping.load(); ++shard) {
         try {
           s->gauges.set(k, shard, co_await sample_queue(s->shards, shard, kStreams[k]));
@@ -160,7 +161,7 @@ QueueMonitor::QueueMonitor(redis::Shards& shards, metrics::Registry& registry,
                            std::chrono::milliseconds interval)
     : state_(std::make_shared<State>(shards, registry, interval)) {}
 
-QueueMonitor::~QueueMonitor() {
+QueueMonitor::~QueueMonitor() {  // NOLINT(bugprone-exception-escape): stop() posts a cancel
   stop();
 }
 

@@ -94,7 +94,7 @@ class QueueMonitor {
  public:
   QueueMonitor(redis::Shards& shards, metrics::Registry& registry,
                std::chrono::milliseconds interval);
-  ~QueueMonitor();
+  ~QueueMonitor();  // NOLINT(bugprone-exception-escape): see queue_stats.cpp
   QueueMonitor(const QueueMonitor&) = delete;
   QueueMonitor& operator=(const QueueMonitor&) = delete;
 
