@@ -6,6 +6,8 @@ database with a Redis shard or a replica address where nothing listens.
 
 from __future__ import annotations
 
+import time
+
 from ucenter_support import (API, Client, create_user, dead_address, metric_value, own_server_env,
                              unused_user_id, wait_subscribed)
 
@@ -86,11 +88,18 @@ def test_primary_down_at_start_serves_and_is_not_ready(server, stack, uc, primar
     client, srv = own_client(server, stack,
                              SURGE_DATABASE_PRIMARY=f"postgresql://surge@{dead_address()}/surge")
     assert client.get("/healthz").status == 200
-    ready = client.get("/readyz")
-    assert ready.status == 503 and int(ready.headers["Retry-After"]) >= 1
-    deps = {d["name"]: d for d in ready.json["dependencies"]}
-    assert deps["database.primary"]["state"] == "down"
-    assert deps["database.replica-0"]["state"] == "up"
+    # The replica is up once its first health check answered; the server
+    # stays not ready throughout, the primary down.
+    deadline = time.monotonic() + 15
+    while True:
+        ready = client.get("/readyz")
+        assert ready.status == 503 and int(ready.headers["Retry-After"]) >= 1
+        deps = {d["name"]: d for d in ready.json["dependencies"]}
+        assert deps["database.primary"]["state"] == "down"
+        if deps["database.replica-0"]["state"] == "up":
+            break
+        assert time.monotonic() < deadline, deps
+        time.sleep(0.1)
     uid, _ = create_user(primary)
     r = client.post(API + "/signin", user=uid)
     assert r.status == 503 and r.error_code() == "unavailable", r.body
