@@ -363,6 +363,9 @@ const std::vector<Setting>& settings() {
                             {.min = 1, .max = 30 * kDaySeconds}),
       row<Kind::kBoolean>(
           "publish.on_admin_write", [](auto& c) -> auto& { return c.publish.on_admin_write; }),
+      row<Kind::kDurationS>("campaigns.hot_retention_s",
+                            [](auto& c) -> auto& { return c.campaigns.hot_retention; },
+                            {.min = 0, .max = 365 * kDaySeconds}),
       row<Kind::kString>(
           "worker.address", [](auto& c) -> auto& { return c.worker.address; }),
       row<Kind::kUint>(

@@ -84,6 +84,9 @@
 //   dir = "var/static"           # the folder the load balancer serves as /static/
 //   retention_s = 600            # superseded versioned files are kept this long
 //   on_admin_write = true        # `surge serve` republishes after admin writes
+//   [campaigns]                  # red packets and flash sales on the Redis shards
+//   hot_retention_s = "7d"       # a campaign's keys expire this long after its end; 0 = never
+//
 //   [worker]                     # `surge worker`: its /healthz + /metrics port, worker::Settings
 //   address = "127.0.0.1"
 //   port = 8081                  # 0 = any free port
@@ -169,6 +172,17 @@ struct PublishSettings {
   friend bool operator==(const PublishSettings&, const PublishSettings&) = default;
 };
 
+// Red packets and flash sales (redpackets/hot.hpp, flashsales/hot.hpp).
+struct CampaignSettings {
+  // A campaign's keys on its shard expire this long after it ended: the
+  // shard holds the live campaigns, not every campaign ever run. After
+  // that the database answers for it (ended, already grabbed, counts).
+  // 0 = the keys never expire.
+  std::chrono::seconds hot_retention{7 * 24 * 3600};
+
+  friend bool operator==(const CampaignSettings&, const CampaignSettings&) = default;
+};
+
 // `surge worker`: where it answers /healthz, /readyz and /metrics, and its
 // consumers (worker/consumer.hpp).
 struct WorkerSettings {
@@ -203,6 +217,7 @@ struct Config {
   ProfileSettings profile;
   signin::Settings signin;
   PublishSettings publish;
+  CampaignSettings campaigns;
   WorkerSettings worker;
 };
 

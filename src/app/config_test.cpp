@@ -723,6 +723,18 @@ TEST_F(ConfigTest, PublishSection) {
             std::string::npos);
 }
 
+TEST_F(ConfigTest, CampaignsSection) {
+  EXPECT_EQ(load_config(std::nullopt, fake_env({})).campaigns.hot_retention, 7 * 24h);
+  const Config c = load_config(std::nullopt, fake_env({{"SURGE_CAMPAIGNS_HOT_RETENTION_S", "2d"}}));
+  EXPECT_EQ(c.campaigns.hot_retention, 48h);
+  EXPECT_EQ(load_config(std::nullopt, fake_env({{"SURGE_CAMPAIGNS_HOT_RETENTION_S", "0"}}))
+                .campaigns.hot_retention,
+            0s);
+  EXPECT_NE(
+      env_error_of({{"SURGE_CAMPAIGNS_HOT_RETENTION_S", "400d"}}).find("campaigns.hot_retention_s"),
+      std::string::npos);
+}
+
 TEST_F(ConfigTest, WorkerSectionRanges) {
   const Config c = load_config(
       std::nullopt, fake_env({{"SURGE_WORKER_PORT", "0"}, {"SURGE_WORKER_CLAIM_IDLE_MS", "30s"}}));

@@ -142,12 +142,14 @@ Modules build_modules(const Config& config, DataTier& tier, metrics::Registry& r
   }
   modules.signin->register_admin_scopes(*modules.cache_admin);
 
-  modules.redpackets = std::make_unique<redpackets::RedPackets>(database, redis, registry);
+  modules.redpackets = std::make_unique<redpackets::RedPackets>(database, redis, registry,
+                                                                config.campaigns.hot_retention);
   if (serves("campaigns")) {
     modules.redpackets->add_routes(router);
   }
   modules.redpackets->publish_changes_with(publish);
-  modules.flashsales = std::make_unique<flashsales::FlashSales>(database, redis, registry);
+  modules.flashsales = std::make_unique<flashsales::FlashSales>(database, redis, registry,
+                                                                config.campaigns.hot_retention);
   if (serves("campaigns")) {
     modules.flashsales->add_routes(router);
   }

@@ -223,7 +223,73 @@ TEST_F(CampaignScriptsRedisTest, GrabSurvivesScriptFlush) {
   EXPECT_EQ(run(redpackets::grab(shards_, id_, 2)).outcome, GrabOutcome::kGranted);
 }
 
+// PEXPIRETIME of every key (-1 no expiry, -2 no key).
+asio::awaitable<std::vector<std::int64_t>> expiry_of(redis::Shards& shards,
+                                                     std::vector<std::string> keys) {
+  std::vector<std::int64_t> out;
+  for (auto& key : keys) {
+    const redis::Reply r = co_await shards.command(0, {"PEXPIRETIME", key});
+    out.push_back(r.as_integer());
+  }
+  co_return out;
+}
+
+TEST_F(CampaignScriptsRedisTest, RedPacketKeysLeaveTheShardTogetherAfterTheRetention) {
+  const std::int64_t now = now_ms();
+  const std::int64_t expires = now + 3'600'000;
+  ASSERT_TRUE(run(preload_rp(id_, {now - 1000, now + 60'000, 2, 7, expires}, {3, 4})));
+  const std::vector<std::string> keys{redpackets::meta_key(id_), redpackets::amounts_key(id_),
+                                      redpackets::grabs_key(id_)};
+  // No grab yet: the grabs hash does not exist.
+  EXPECT_EQ(run(expiry_of(shards_, keys)), (std::vector<std::int64_t>{expires, expires, -2}));
+  EXPECT_EQ(run(redpackets::grab(shards_, id_, 11)).outcome, GrabOutcome::kGranted);
+  EXPECT_EQ(run(expiry_of(shards_, keys)), (std::vector<std::int64_t>{expires, expires, expires}));
+
+  // Without a retention nothing expires.
+  ASSERT_TRUE(run(preload_rp(id_ + 1, {now - 1000, now + 60'000, 1, 1}, {1})));
+  EXPECT_EQ(run(redpackets::grab(shards_, id_ + 1, 11)).outcome, GrabOutcome::kGranted);
+  EXPECT_EQ(
+      run(expiry_of(shards_, {redpackets::meta_key(id_ + 1), redpackets::grabs_key(id_ + 1)})),
+      (std::vector<std::int64_t>{-1, -1}));
+
+  // An expiry already past: the campaign is gone from the shard at once.
+  ASSERT_TRUE(run(preload_rp(id_ + 2, {now - 2000, now - 1000, 1, 1, now - 500}, {1})));
+  EXPECT_EQ(run(redpackets::grab(shards_, id_ + 2, 11)).outcome, GrabOutcome::kUnknown);
+  EXPECT_FALSE(run(redpackets::counts(shards_, id_ + 2)).has_value());
+}
+
 using Res = flashsales::Reservation::Outcome;
+
+TEST_F(CampaignScriptsRedisTest, FlashSaleKeysLeaveTheShardTogetherAfterTheRetention) {
+  const std::int64_t now = now_ms();
+  const std::int64_t expires = now + 3'600'000;
+  ASSERT_TRUE(run(preload_fs(id_, {now - 1000, now + 60'000, 5, 2, 990, 5, expires})));
+  const auto ref = flashsales::make_order_ref(id_);
+  ASSERT_EQ(run(flashsales::order(shards_, id_, 7, 1, ref, "key")).outcome, Res::kReserved);
+  const std::vector<std::string> keys{flashsales::meta_key(id_), flashsales::users_key(id_),
+                                      flashsales::refs_key(id_), flashsales::idem_key(id_)};
+  EXPECT_EQ(run(expiry_of(shards_, keys)),
+            (std::vector<std::int64_t>{expires, expires, expires, expires}));
+  EXPECT_TRUE(run(flashsales::release(shards_, id_, 7, 1, ref)));
+  EXPECT_EQ(run(expiry_of(shards_, {flashsales::failed_key(id_)})),
+            (std::vector<std::int64_t>{expires}));
+
+  // Released after the sale left the shard: recorded as failed (for a day),
+  // nothing given back, no key of the sale created again.
+  const auto gone = flashsales::make_order_ref(id_ + 1);
+  EXPECT_TRUE(run(flashsales::release(shards_, id_ + 1, 7, 1, gone)));
+  EXPECT_TRUE(run(flashsales::ref_failed(shards_, id_ + 1, gone)));
+  const auto left =
+      run(expiry_of(shards_, {flashsales::failed_key(id_ + 1), flashsales::meta_key(id_ + 1),
+                              flashsales::users_key(id_ + 1)}));
+  EXPECT_GT(left[0], now + 23 * 3'600'000);
+  EXPECT_LE(left[0], now_ms() + 24 * 3'600'000);
+  EXPECT_EQ(left[1], -2);
+  EXPECT_EQ(left[2], -2);
+  EXPECT_EQ(run(flashsales::order(shards_, id_ + 1, 8, 1, flashsales::make_order_ref(id_ + 1), ""))
+                .outcome,
+            Res::kUnknown);
+}
 
 TEST_F(CampaignScriptsRedisTest, ReleaseGivesAFailedReservationsUnitsBackOnce) {
   const std::int64_t now = now_ms();

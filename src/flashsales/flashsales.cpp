@@ -88,8 +88,9 @@ std::string render(const Sale& s, std::int64_t remaining) {
 
 }  // namespace
 
-FlashSales::FlashSales(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry)
-    : db_(db), shards_(shards) {
+FlashSales::FlashSales(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry,
+                       std::chrono::seconds hot_retention)
+    : db_(db), shards_(shards), hot_retention_(hot_retention) {
   for (std::size_t i = 0; i < orders_.size(); ++i) {
     orders_[i] =
         registry.counter("surge_flashsale_orders_total", "Flash-sale order requests by outcome.",
@@ -154,7 +155,13 @@ boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
   }
   std::exception_ptr not_loaded;
   try {
-    Meta meta{s.starts_ms, s.ends_ms, s.stock, s.per_user_limit, s.price_cents, s.product_id};
+    const std::int64_t expires =
+        hot_retention_.count() > 0
+            ? s.ends_ms +
+                  std::chrono::duration_cast<std::chrono::milliseconds>(hot_retention_).count()
+            : 0;
+    Meta meta{s.starts_ms,   s.ends_ms,    s.stock, s.per_user_limit,
+              s.price_cents, s.product_id, expires};
     co_await preload(shards, static_cast<std::uint64_t>(s.id), meta);
   } catch (const std::exception&) {
     not_loaded = std::current_exception();
@@ -223,9 +230,11 @@ boost::asio::awaitable<void> FlashSales::get(http::Context& ctx) {
     shard_down = true;
   }
   std::int64_t remaining = live ? live->remaining : 0;
-  if (shard_down) {
+  if (shard_down || !live) {
     // Degraded (DESIGN.md principle 4): the persisted reservations say at
     // least how much is gone; orders still need the shard and answer 503.
+    // Or the keys expired after the end (retention): the persisted units
+    // are all.
     try {
       const pg::Result n = co_await db_.read(kPersistedUnits, pg::params(id), pg::kPrimaryLsn);
       remaining = std::max<std::int64_t>(0, s.stock - n.get<std::int64_t>(0, 0));
@@ -283,7 +292,28 @@ boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
     case Reservation::Outcome::kUnknown:
       break;
   }
-  throw http::Error::not_found("no such flash sale");
+  co_await order_from_database(id);
+}
+
+boost::asio::awaitable<void> FlashSales::order_from_database(std::uint64_t id) {
+  pg::Result rows;
+  try {
+    rows = co_await db_.read(kGet, pg::params(id), pg::kPrimaryLsn);
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  if (rows.empty()) {
+    throw http::Error::not_found("no such flash sale");
+  }
+  if (campaigns::now_ms() >= rows.get<std::int64_t>(0, 6)) {
+    throw campaigns::error(http::Status::kGone, "ended", "the flash sale has ended");
+  }
+  // Not ended, yet not on its shard: the shard lost it. Only the shard can
+  // decide an order without overselling.
+  log::error("flash sale missing on its shard", {{"id", id}});
+  throw http::Error::unavailable("flash sale not loaded on its shard, retry later",
+                                 std::chrono::seconds(1));
 }
 
 boost::asio::awaitable<void> FlashSales::order_status(http::Context& ctx) {
@@ -361,7 +391,9 @@ boost::asio::awaitable<void> FlashSales::summary(http::Context& ctx) {
     throw;
   }
   boost::json::object o;
-  o.emplace("reserved", live ? live->reserved : 0);
+  // No keys: they expired after the end (retention), when every
+  // reservation had long become an order.
+  o.emplace("reserved", live ? live->reserved : rows.get<std::int64_t>(0, 1));
   o.emplace("confirmed", rows.get<std::int64_t>(0, 1));
   ctx.response.json(http::Status::kOk, boost::json::serialize(o));
 }

@@ -21,12 +21,19 @@
 // Degradation: GET /flashsales/{id} with the shard down answers from the
 // database (remaining = stock − persisted units, an upper bound).
 //
+// Retention: the sale's keys expire `hot_retention` after its end
+// (hot.hpp); then the database answers: GET counts the persisted units, an
+// order is 410 ended, the summary's reserved units are the confirmed ones.
+// A live sale whose keys are missing (a shard that lost its data) answers
+// 503: no order can be decided without them.
+//
 // Errors: 400 quantity < 1; 404 unknown sale or ref (also another user's
 // ref); 503 with Retry-After when the shard or the database is unreachable.
 //
 // Thread safety and lifetime: as redpackets::RedPackets.
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 
 #include <boost/asio/awaitable.hpp>
@@ -41,7 +48,10 @@ namespace surge::flashsales {
 
 class FlashSales {
  public:
-  FlashSales(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry);
+  // hot_retention: how long after its end a sale stays on its shard
+  // (0 = for ever).
+  FlashSales(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry,
+             std::chrono::seconds hot_retention);
 
   void add_routes(http::Router& router);
 
@@ -58,9 +68,12 @@ class FlashSales {
   redis::Shards& shards_or_unavailable();
   // Deletes a created sale whose preload failed (row, and keys if any).
   boost::asio::awaitable<void> forget(redis::Shards& shards, std::uint64_t id);
+  // An order the shard does not know: answered from the database (above).
+  boost::asio::awaitable<void> order_from_database(std::uint64_t id);
 
   pg::Cluster& db_;
   redis::Shards* shards_;
+  std::chrono::seconds hot_retention_;
   catalog::PublishHook publish_;
   std::array<metrics::Counter, 7> orders_;  // by Reservation::Outcome
 };

@@ -36,6 +36,12 @@ redis.call('HINCRBY', KEYS[1], 'reserved', qty)
 redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
 if idem then redis.call('HSET', KEYS[4], idem, ARGV[3]) end
+local expires = redis.call('PEXPIRETIME', KEYS[1])
+if expires > 0 then
+  for i = 2, 4 do
+    if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIREAT', KEYS[i], expires) end
+  end
+end
 redis.call('XADD', KEYS[5], '*', 'fs', ARGV[5], 'user', ARGV[1], 'qty', qty, 'ref', ARGV[3],
            'price', m[5], 'product', m[6], 'at', now)
 return {0, ARGV[3]}
@@ -45,13 +51,19 @@ return {0, ARGV[3]}
 // Returns 1 when the units were given back now, 0 when already released.
 const redis::Script kRelease(R"lua(
 if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[2]) == 0 then return 0 end
-local qty = tonumber(ARGV[2])
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HINCRBY', KEYS[1], 'remaining', qty)
-  redis.call('HINCRBY', KEYS[1], 'reserved', -qty)
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if redis.call('PTTL', KEYS[3]) == -1 then redis.call('PEXPIRE', KEYS[3], 86400000) end
+  return 1
 end
+local qty = tonumber(ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'remaining', qty)
+redis.call('HINCRBY', KEYS[1], 'reserved', -qty)
 if tonumber(redis.call('HINCRBY', KEYS[2], ARGV[1], -qty)) <= 0 then
   redis.call('HDEL', KEYS[2], ARGV[1])
+end
+local expires = redis.call('PEXPIRETIME', KEYS[1])
+if expires > 0 and redis.call('PTTL', KEYS[3]) == -1 then
+  redis.call('PEXPIREAT', KEYS[3], expires)
 end
 return 1
 )lua");
@@ -84,6 +96,9 @@ boost::asio::awaitable<void> preload(redis::Shards& shards, std::uint64_t id, Me
                         "stock", meta.stock, "remaining", meta.stock, "reserved", 0, "limit",
                         meta.per_user_limit, "price_cents", meta.price_cents, "product_id",
                         meta.product_id);
+  if (meta.expires_ms > 0) {
+    commands.emplace_back("PEXPIREAT", meta_key(id), meta.expires_ms);
+  }
   commands.emplace_back("EXEC");
   const std::vector<redis::Reply> replies = co_await shards.pipeline(shard, std::move(commands));
   const redis::Reply& exec = replies.back();

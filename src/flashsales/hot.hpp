@@ -27,6 +27,13 @@
 // users[user] -= q — so the units can be sold again and the buyer may try
 // again. Idempotent: a second release of the same ref changes nothing.
 //
+// Retention: preload gives meta an expiry (Meta::expires_ms,
+// campaigns.hot_retention_s after the end); the scripts give every other
+// key of the sale the same one when they create it, so the sale leaves the
+// shard whole and order() then answers unknown (the caller asks the
+// database). release() on a sale already gone records the ref as failed
+// for a day and gives nothing back (there is nothing left to sell).
+//
 // Order refs: "<sale id>-<32 hex digits>" (random, made by the caller), so
 // a ref names its sale's shard.
 
@@ -53,6 +60,7 @@ struct Meta {
   std::int64_t per_user_limit = 1;
   std::int64_t price_cents = 0;
   std::int64_t product_id = 0;
+  std::int64_t expires_ms = 0;  // the keys' expiry (Unix ms); 0 = never
 };
 
 boost::asio::awaitable<void> preload(redis::Shards& shards, std::uint64_t id, Meta meta);

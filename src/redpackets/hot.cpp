@@ -25,6 +25,10 @@ if now >= tonumber(w[2]) then return {-3, 0} end
 local amount = redis.call('LPOP', KEYS[2])
 if not amount then return {-4, 0} end
 redis.call('HSET', KEYS[3], ARGV[1], amount)
+if redis.call('PTTL', KEYS[3]) == -1 then
+  local expires = redis.call('PEXPIRETIME', KEYS[1])
+  if expires > 0 then redis.call('PEXPIREAT', KEYS[3], expires) end
+end
 redis.call('HINCRBY', KEYS[1], 'granted_count', 1)
 redis.call('HINCRBY', KEYS[1], 'granted_cents', amount)
 redis.call('XADD', KEYS[4], '*', 'rp', ARGV[2], 'user', ARGV[1], 'amount', amount, 'at', now)
@@ -64,6 +68,10 @@ boost::asio::awaitable<void> preload(redis::Shards& shards, std::uint64_t id, Me
   commands.emplace_back("HSET", meta_k, "starts_ms", meta.starts_ms, "ends_ms", meta.ends_ms,
                         "count", meta.count, "total_cents", meta.total_cents, "granted_count", 0,
                         "granted_cents", 0);
+  if (meta.expires_ms > 0) {
+    commands.emplace_back("PEXPIREAT", meta_k, meta.expires_ms);
+    commands.emplace_back("PEXPIREAT", amounts_k, meta.expires_ms);
+  }
   commands.emplace_back("EXEC");
   const std::vector<redis::Reply> replies = co_await shards.pipeline(shard, std::move(commands));
   const redis::Reply& exec = replies.back();

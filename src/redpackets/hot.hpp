@@ -18,6 +18,10 @@
 //   4. LPOP amounts; none      → sold_out (410)
 //   5. HSET grabs, HINCRBY the counters, XADD rp:stream
 // The clock is the shard's (TIME), so every app server decides alike.
+// Retention: preload gives meta and amounts an expiry (Meta::expires_ms,
+// campaigns.hot_retention_s after the end) and the first grab gives grabs
+// the same one, so a campaign's keys leave the shard together; from then
+// on the grab answers unknown and the caller asks the database.
 // Nothing is written unless the grab is granted, and the grant, the user's
 // record and the stream entry are one script: with AOF appendfsync always,
 // an answered grab is on disk before the reply leaves Redis (README.md).
@@ -45,10 +49,11 @@ struct Meta {
   std::int64_t ends_ms = 0;
   std::int64_t count = 0;
   std::int64_t total_cents = 0;
+  std::int64_t expires_ms = 0;  // the keys' expiry (Unix ms); 0 = never
 };
 
 // Writes meta and amounts in one MULTI/EXEC (meta last: its presence means
-// loaded). Replaces any previous keys of this id.
+// loaded), with their expiry. Replaces any previous keys of this id.
 boost::asio::awaitable<void> preload(redis::Shards& shards, std::uint64_t id, Meta meta,
                                      std::vector<std::int64_t> amounts);
 

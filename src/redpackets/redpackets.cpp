@@ -57,6 +57,10 @@ SELECT id, count, total_cents,
 FROM redpackets WHERE id = $1::bigint
 )sql";
 
+constexpr const char* kUserGrab = R"sql(
+SELECT amount_cents FROM redpacket_grabs WHERE redpacket_id = $1::bigint AND user_id = $2::bigint
+)sql";
+
 constexpr const char* kPersistedCount = R"sql(
 SELECT count(*) FROM redpacket_grabs WHERE redpacket_id = $1::bigint
 )sql";
@@ -93,8 +97,9 @@ struct Row {
 
 }  // namespace
 
-RedPackets::RedPackets(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry)
-    : db_(db), shards_(shards) {
+RedPackets::RedPackets(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry,
+                       std::chrono::seconds hot_retention)
+    : db_(db), shards_(shards), hot_retention_(hot_retention) {
   for (std::size_t i = 0; i < grabs_.size(); ++i) {
     grabs_[i] = registry.counter("surge_redpacket_grabs_total", "Red packet grabs by outcome.",
                                  {{"outcome", kOutcomeNames[i]}});
@@ -146,7 +151,11 @@ boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
   }
   std::exception_ptr not_loaded;
   try {
-    Meta meta{starts, ends, count, total};
+    const std::int64_t expires =
+        hot_retention_.count() > 0
+            ? ends + std::chrono::duration_cast<std::chrono::milliseconds>(hot_retention_).count()
+            : 0;
+    Meta meta{starts, ends, count, total, expires};
     co_await preload(shards, id, meta, std::move(amounts));
   } catch (const std::exception&) {
     not_loaded = std::current_exception();
@@ -224,9 +233,10 @@ boost::asio::awaitable<void> RedPackets::get(http::Context& ctx) {
     shard_down = true;
   }
   std::int64_t remaining = live ? live->remaining : 0;
-  if (shard_down) {
+  if (shard_down || !live) {
     // Degraded (DESIGN.md principle 4): the persisted grabs say at least
-    // how many are gone; grabs still need the shard and answer 503.
+    // how many are gone; grabs still need the shard and answer 503. Or the
+    // keys expired after the end (retention): the persisted grabs are all.
     try {
       const pg::Result n = co_await db_.read(kPersistedCount, pg::params(id), pg::kPrimaryLsn);
       remaining = std::max<std::int64_t>(0, row.count - n.get<std::int64_t>(0, 0));
@@ -277,7 +287,39 @@ boost::asio::awaitable<void> RedPackets::grab(http::Context& ctx) {
     case Grab::Outcome::kUnknown:
       break;
   }
-  throw http::Error::not_found("no such red packet");
+  co_await grab_from_database(ctx, id);
+}
+
+boost::asio::awaitable<void> RedPackets::grab_from_database(http::Context& ctx, std::uint64_t id) {
+  pg::Result rows;
+  pg::Result mine;
+  try {
+    rows = co_await db_.read(kGet, pg::params(id), pg::kPrimaryLsn);
+    if (!rows.empty()) {
+      mine = co_await db_.read(kUserGrab, pg::params(id, ctx.principal.user_id), pg::kPrimaryLsn);
+    }
+  } catch (const pg::Error& e) {
+    campaigns::throw_if_unavailable(e);
+    throw;
+  }
+  if (rows.empty()) {
+    throw http::Error::not_found("no such red packet");
+  }
+  if (!mine.empty()) {  // a repeat is answered alike, for ever
+    boost::json::object o;
+    o.emplace("amount_cents", mine.get<std::int64_t>(0, 0));
+    o.emplace("already_grabbed", true);
+    ctx.response.json(http::Status::kOk, boost::json::serialize(o));
+    co_return;
+  }
+  if (campaigns::now_ms() >= rows.get<std::int64_t>(0, 4)) {
+    throw campaigns::error(http::Status::kGone, "ended", "the red packet has ended");
+  }
+  // Not ended, yet not on its shard: the shard lost it. Only the shard can
+  // decide a grab without overselling.
+  log::error("red packet missing on its shard", {{"id", id}});
+  throw http::Error::unavailable("red packet not loaded on its shard, retry later",
+                                 std::chrono::seconds(1));
 }
 
 boost::asio::awaitable<void> RedPackets::mine(http::Context& ctx) {
@@ -329,9 +371,11 @@ boost::asio::awaitable<void> RedPackets::summary(http::Context& ctx) {
     campaigns::throw_if_unavailable(e);
     throw;
   }
+  // No keys: they expired after the end (retention), and what was granted
+  // is what was persisted.
   boost::json::object o;
-  o.emplace("granted_count", live ? live->granted_count : 0);
-  o.emplace("granted_cents", live ? live->granted_cents : 0);
+  o.emplace("granted_count", live ? live->granted_count : rows.get<std::int64_t>(0, 1));
+  o.emplace("granted_cents", live ? live->granted_cents : rows.get<std::int64_t>(0, 2));
   o.emplace("persisted_count", rows.get<std::int64_t>(0, 1));
   o.emplace("persisted_cents", rows.get<std::int64_t>(0, 2));
   ctx.response.json(http::Status::kOk, boost::json::serialize(o));

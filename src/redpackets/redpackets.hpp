@@ -20,6 +20,13 @@
 // Degradation: GET /redpackets/{id} with the shard down answers from the
 // database (remaining = count − persisted grabs, an upper bound).
 //
+// Retention: the campaign's keys expire `hot_retention` after its end
+// (hot.hpp). Once they are gone the database answers: GET counts the
+// persisted grabs, a grab is 200 already_grabbed (the persisted amount) or
+// 410 ended, the summary's granted figures are the persisted ones. A live
+// campaign whose keys are missing (a shard that lost its data) answers
+// 503: it cannot be decided without them.
+//
 // Errors: shard unreachable → 503 unavailable, Retry-After 1 (the grab is
 // then not decided: never oversold). Creation whose preload fails → 503 (the
 // row exists in the database but the campaign is not grabbable; create
@@ -31,6 +38,7 @@
 // the I/O threads. Lifetime: Cluster, Shards and Registry outlive it.
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 
 #include <boost/asio/awaitable.hpp>
@@ -46,7 +54,10 @@ namespace surge::redpackets {
 class RedPackets {
  public:
   // shards may be null (no Redis): every route that needs it answers 503.
-  RedPackets(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry);
+  // hot_retention: how long after its end a campaign stays on its shard
+  // (0 = for ever).
+  RedPackets(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry,
+             std::chrono::seconds hot_retention);
 
   void add_routes(http::Router& router);
 
@@ -63,9 +74,12 @@ class RedPackets {
   redis::Shards& shards_or_unavailable();
   // Deletes a created campaign whose preload failed (rows, and keys if any).
   boost::asio::awaitable<void> forget(redis::Shards& shards, std::uint64_t id);
+  // A grab the shard does not know: answered from the database (above).
+  boost::asio::awaitable<void> grab_from_database(http::Context& ctx, std::uint64_t id);
 
   pg::Cluster& db_;
   redis::Shards* shards_;
+  std::chrono::seconds hot_retention_;
   catalog::PublishHook publish_;
   // Indexed by Grab::Outcome.
   std::array<metrics::Counter, 6> grabs_;
