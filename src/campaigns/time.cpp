@@ -119,4 +119,11 @@ std::string_view campaign_status(std::int64_t now, std::int64_t starts_ms, std::
   return "active";
 }
 
+std::int64_t hot_expiry_ms(std::int64_t ends_ms, std::chrono::seconds retention) {
+  if (retention.count() <= 0) {
+    return 0;
+  }
+  return ends_ms + std::chrono::duration_cast<std::chrono::milliseconds>(retention).count();
+}
+
 }  // namespace surge::campaigns

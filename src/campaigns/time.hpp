@@ -6,6 +6,7 @@
 //
 // Thread safety: plain functions.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,5 +29,9 @@ std::int64_t now_ms();
 // is left, finished afterwards or once nothing is left.
 std::string_view campaign_status(std::int64_t now, std::int64_t starts_ms, std::int64_t ends_ms,
                                  std::int64_t remaining);
+
+// When a campaign's keys leave its shard (campaigns.hot_retention_s):
+// `retention` after its end, in Unix ms; 0 (never) when retention is 0.
+std::int64_t hot_expiry_ms(std::int64_t ends_ms, std::chrono::seconds retention);
 
 }  // namespace surge::campaigns

@@ -28,6 +28,13 @@ TEST(CampaignTime, FormatsUtc) {
   EXPECT_EQ(parse_rfc3339_ms(format_rfc3339(1795593600250)), 1795593600250);
 }
 
+TEST(CampaignTime, HotExpiryIsTheRetentionAfterTheEnd) {
+  using namespace std::chrono_literals;
+  EXPECT_EQ(hot_expiry_ms(1795593600000, 24h), 1795593600000 + 86'400'000);
+  EXPECT_EQ(hot_expiry_ms(1795593600000, 1s), 1795593601000);
+  EXPECT_EQ(hot_expiry_ms(1795593600000, 0s), 0);  // never
+}
+
 TEST(CampaignTime, Status) {
   EXPECT_EQ(campaign_status(0, 10, 20, 5), "pending");
   EXPECT_EQ(campaign_status(10, 10, 20, 5), "active");

@@ -155,11 +155,7 @@ boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
   }
   std::exception_ptr not_loaded;
   try {
-    const std::int64_t expires =
-        hot_retention_.count() > 0
-            ? s.ends_ms +
-                  std::chrono::duration_cast<std::chrono::milliseconds>(hot_retention_).count()
-            : 0;
+    const std::int64_t expires = campaigns::hot_expiry_ms(s.ends_ms, hot_retention_);
     Meta meta{s.starts_ms,   s.ends_ms,    s.stock, s.per_user_limit,
               s.price_cents, s.product_id, expires};
     co_await preload(shards, static_cast<std::uint64_t>(s.id), meta);

@@ -151,10 +151,7 @@ boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
   }
   std::exception_ptr not_loaded;
   try {
-    const std::int64_t expires =
-        hot_retention_.count() > 0
-            ? ends + std::chrono::duration_cast<std::chrono::milliseconds>(hot_retention_).count()
-            : 0;
+    const std::int64_t expires = campaigns::hot_expiry_ms(ends, hot_retention_);
     Meta meta{starts, ends, count, total, expires};
     co_await preload(shards, id, meta, std::move(amounts));
   } catch (const std::exception&) {
