@@ -232,7 +232,8 @@ boost::asio::awaitable<void> FlashSales::get(http::Context& ctx) {
     // Or the keys expired after the end (retention): the persisted units
     // are all.
     try {
-      const pg::Result n = co_await db_.read(kPersistedUnits, pg::params(id), pg::kPrimaryLsn);
+      const pg::Result n = co_await db_.read(kPersistedUnits, pg::params(id),
+                                             shard_down ? pg::kPrimaryLsn : pg::Lsn{0});
       remaining = std::max<std::int64_t>(0, s.stock - n.get<std::int64_t>(0, 0));
     } catch (const pg::Error& e) {
       campaigns::throw_if_unavailable(e);
@@ -292,9 +293,12 @@ boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
 }
 
 boost::asio::awaitable<void> FlashSales::order_from_database(std::uint64_t id) {
+  // A replica serves: the sale is either unknown, or ended days ago
+  // (retention), or lost by its shard; unknown ids must not load the
+  // primary.
   pg::Result rows;
   try {
-    rows = co_await db_.read(kGet, pg::params(id), pg::kPrimaryLsn);
+    rows = co_await db_.read(kGet, pg::params(id));
   } catch (const pg::Error& e) {
     campaigns::throw_if_unavailable(e);
     throw;

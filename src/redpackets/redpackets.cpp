@@ -235,7 +235,8 @@ boost::asio::awaitable<void> RedPackets::get(http::Context& ctx) {
     // how many are gone; grabs still need the shard and answer 503. Or the
     // keys expired after the end (retention): the persisted grabs are all.
     try {
-      const pg::Result n = co_await db_.read(kPersistedCount, pg::params(id), pg::kPrimaryLsn);
+      const pg::Result n = co_await db_.read(kPersistedCount, pg::params(id),
+                                             shard_down ? pg::kPrimaryLsn : pg::Lsn{0});
       remaining = std::max<std::int64_t>(0, row.count - n.get<std::int64_t>(0, 0));
     } catch (const pg::Error& e) {
       campaigns::throw_if_unavailable(e);
@@ -288,12 +289,15 @@ boost::asio::awaitable<void> RedPackets::grab(http::Context& ctx) {
 }
 
 boost::asio::awaitable<void> RedPackets::grab_from_database(http::Context& ctx, std::uint64_t id) {
+  // A replica serves: the campaign is either unknown, or ended and
+  // persisted days ago (retention), or lost by its shard; none of these
+  // needs the primary, and unknown ids must not load it.
   pg::Result rows;
   pg::Result mine;
   try {
-    rows = co_await db_.read(kGet, pg::params(id), pg::kPrimaryLsn);
+    rows = co_await db_.read(kGet, pg::params(id));
     if (!rows.empty()) {
-      mine = co_await db_.read(kUserGrab, pg::params(id, ctx.principal.user_id), pg::kPrimaryLsn);
+      mine = co_await db_.read(kUserGrab, pg::params(id, ctx.principal.user_id));
     }
   } catch (const pg::Error& e) {
     campaigns::throw_if_unavailable(e);
