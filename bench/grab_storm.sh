@@ -118,6 +118,29 @@ shard_of() {  # ID → host:port of the shard holding rp:{ID}:meta
   exit 1
 }
 
+# Before each measured phase: no AOF rewrite running on any shard (one that
+# Redis starts by itself forks and copies the dataset to the disk the
+# fsyncs wait on: a storm right after `scripts/cluster up` on a folder with
+# a long AOF measured p99 428-719 ms, the next one 25 ms) and the page cache
+# synced.
+settle() {
+  local a
+  for a in ${SURGE_REDIS//,/ }; do
+    for _ in $(seq 1 600); do
+      redis-cli -h "${a%:*}" -p "${a##*:}" INFO persistence 2>/dev/null |
+        grep -Eq '^(aof_rewrite_in_progress|aof_rewrite_scheduled):1' || break
+      sleep 0.1
+    done
+  done
+  sync
+}
+
+# The measured red packet leaves its shard (its stream entries are the
+# worker's; the rows stay).
+forget() {  # ID ADDR
+  redis-cli -h "${2%:*}" -p "${2##*:}" UNLINK "rp:{$1}:meta" "rp:{$1}:amounts" "rp:{$1}:grabs" >/dev/null
+}
+
 check() {  # ID ADDR: zero oversell
   local id=$1 h=${2%:*} p=${2##*:}
   local granted cents left users sum
@@ -148,6 +171,7 @@ run_mode() {  # appendfsync mode
   SHARD_ADDR=$addr
   h=${addr%:*} p=${addr##*:}
   redis-cli -h "$h" -p "$p" CONFIG SET appendfsync "$mode" >/dev/null
+  settle
   pin_shard "$addr"
   echo "appendfsync $mode: red packet $id (count $COUNT) on shard $addr"
   TOKENS_FILE="$TMP/tokens" GRAB_PATH="/api/v1/redpackets/$id/grab" \
@@ -157,6 +181,7 @@ run_mode() {  # appendfsync mode
   grep -E "^ +Latency|Non-2xx|Socket errors|^ +(50|99)%" "$TMP/wrk.$mode" | sed "s/^/  wrk: /"
   p99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.$mode")
   check "$id" "$addr"
+  forget "$id" "$addr"
 
   # redis-benchmark: the same script, same keys layout, random users.
   local id2
@@ -166,6 +191,7 @@ run_mode() {  # appendfsync mode
   redis-cli -h "$h" -p "$p" CONFIG SET appendfsync "$mode" >/dev/null
   sha=$(redis-cli -h "$h" -p "$p" -x SCRIPT LOAD <"$TMP/grab.lua")
   local n=$((DURATION * 40000))
+  settle
   pin_shard "$addr"
   "${BENCH_PIN[@]}" redis-benchmark -h "$h" -p "$p" -c "$CONNECTIONS" -n "$n" -r "$USERS" --csv \
     EVALSHA "$sha" 4 "rp:{$id2}:meta" "rp:{$id2}:amounts" "rp:{$id2}:grabs" rp:stream __rand_int__ "$id2" \
@@ -176,6 +202,7 @@ run_mode() {  # appendfsync mode
   read -r rb_rps rb_p50 rb_p99 < <(tr -d '"' <"$TMP/rb.$mode" | awk -F, '$1 ~ /^EVALSHA/ {print $2, $5, $7}')
   unpin_shards
   check "$id2" "$addr"
+  forget "$id2" "$addr"
   local ratio
   ratio=$(/usr/bin/python3 -c "print(f'{float(\"$wrk_rps\")/float(\"$rb_rps\"):.2f}')")
   printf '  %-22s %12s req/s\n  %-22s %12s ops/s  p50 %s ms  p99 %s ms\n  ratio surge/redis      %12s   (target >= 0.5)\n' \
