@@ -7,8 +7,9 @@
 //   GET  /api/v1/redpackets/{id}               kNone  200 {"id","count","remaining",
 //                                                          "total_cents","starts_at","ends_at","status"}
 //   POST /api/v1/redpackets/{id}/grab          kUser  200 {"amount_cents","already_grabbed"}
-//   GET  /api/v1/me/redpackets                 kUser  200 {"grabs":[...]} (persisted, newest
-//                                                          100, from a replica)
+//   GET  /api/v1/me/redpackets                 kUser  200 {"page","page_size","grabs":[...],
+//                                                          "has_more"} (persisted, newest
+//                                                          first, from a replica)
 //   GET  /api/v1/admin/redpackets/{id}/summary kAdmin 200 {"granted_count","granted_cents",
 //                                                          "persisted_count","persisted_cents"}
 //
