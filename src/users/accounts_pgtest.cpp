@@ -236,7 +236,7 @@ class AccountsPgTest : public ::testing::Test {
     if (redis_address) {
       redis::Settings rs;
       rs.shards.push_back(*redis_address);
-      rs.connect_timeout = 300ms;
+      rs.connect_timeout = 2s;
       rs.command_timeout = 1s;
       shards_ = std::make_unique<redis::Shards>(rs, contexts(), registry_);
       shards_->start();
