@@ -69,12 +69,13 @@ def test_complete_head_in_pieces_within_timeout_is_served(server):
 
 def test_slow_body_pieces_extend_the_deadline(server):
     # Once the head is in, each arriving body piece counts as progress: a
-    # 10-byte body sent over ~4 header timeouts still completes.
-    srv = server(header_timeout_ms=300, idle_timeout_ms=60_000)
+    # 10-byte body sent over ~3 header timeouts still completes (a piece
+    # every 0.3 s against a 1 s timeout: a stalled test process has 0.7 s).
+    srv = server(header_timeout_ms=1000, idle_timeout_ms=60_000)
     with srv.connect() as c:
         c.send(build_request("POST", "/healthz", headers={"Content-Length": "10"}))
         for b in b"0123456789":
-            assert not c.readable_within(0.12), "connection closed while the body was still arriving"
+            assert not c.readable_within(0.3), "connection closed while the body was still arriving"
             c.send(bytes([b]))
         assert c.read_response().status == 405
 
@@ -102,12 +103,14 @@ def test_connection_without_any_request_is_closed_after_idle_timeout(server):
 
 
 def test_active_connection_outlives_the_idle_timeout(server):
-    # Requests every 200 ms for ~3 idle timeouts: the idle clock restarts
-    # after each response, so the connection is never closed.
-    srv = server(idle_timeout_ms=IDLE_MS, header_timeout_ms=10_000)
+    # Requests every 200 ms for ~3 idle timeouts of 1.5 s: the idle clock
+    # restarts after each response, so the connection is never closed (a
+    # stalled test process has 1.3 s of margin).
+    idle_ms = 1500
+    srv = server(idle_timeout_ms=idle_ms, header_timeout_ms=10_000)
     with srv.connect() as c:
         start = time.monotonic()
-        while time.monotonic() - start < 3 * IDLE_MS / 1000:
+        while time.monotonic() - start < 3 * idle_ms / 1000:
             resp = c.request("GET", "/healthz")
             assert resp.status == 200 and not resp.closes, resp
             assert not c.readable_within(0.2), "busy keep-alive connection was closed"
