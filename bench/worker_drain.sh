@@ -11,8 +11,9 @@
 #    redpacket_grabs: drain rate = grabs / seconds;
 # 3. pgbench runs the sink's statement shape (one INSERT ... SELECT of
 #    worker.batch_size rows from arrays, ON CONFLICT DO NOTHING, one
-#    transaction) with as many clients as the worker has consumers on that
-#    stream: rows/s = tps x batch size.
+#    transaction) over the same rows (users 1..--grabs, a fresh red packet)
+#    with as many clients as the worker has consumers on that stream:
+#    rows/s = tps x batch size.
 # Then it checks that nothing was lost or doubled: rows = granted, sum of
 # amounts = granted cents. --rounds N repeats 1-3 N times (the order of drain
 # and pgbench swapped every other round) and prints the per-round ratios and
@@ -175,26 +176,53 @@ PY
 }
 
 # --- 3. pgbench ceiling ------------------------------------------------------------
-REF=$(create 1)
+# The ceiling inserts the rows a drain inserts: users 1..--grabs into a fresh
+# red packet, --batch consecutive users per transaction. Where the keys land
+# decides PostgreSQL's cost: real user ids sit among every earlier red
+# packet's rows in redpacket_grabs' user index, so after a checkpoint most
+# batches dirty index pages that need a full-page image in the WAL (0.13 per
+# row measured, ~770 bytes of WAL per row), while random ids from 1..10^12
+# (the script's first version) land in an empty part of the index (0.03
+# full-page images and ~280 bytes per row) and ran ~11% faster: a ceiling
+# PostgreSQL cannot reach for the rows the worker actually writes.
+# Client c's k-th transaction takes batch g = k x clients + c (pgbench keeps
+# variables per client): red packet REF_0 + g / batches-per-packet, users
+# (g mod batches-per-packet) x batch + 1..batch, so no row repeats and the
+# reference packets fill one after another, as a drain fills its one.
+PER_PACKET=$((GRABS / BATCH))
+((PER_PACKET >= 1)) || { echo "worker_drain: --grabs must be at least worker.batch_size ($BATCH)" >&2; exit 2; }
+# Enough packets for 2 000 transactions a second (well above this box's ~450).
+REF_COUNT=$(((2000 * SECONDS_PG + PER_PACKET - 1) / PER_PACKET + 1))
+REF_FIRST=$(create 1)
+for ((i = 1; i < REF_COUNT; i++)); do
+  id=$(create 1)
+  [[ "$id" == "$((REF_FIRST + i))" ]] ||
+    { echo "worker_drain: reference red packets are not consecutive ($REF_FIRST + $i -> $id): is something else creating red packets?" >&2; exit 1; }
+done
+REF_LAST=$((REF_FIRST + REF_COUNT - 1))
 cat >"$TMP/batch.sql" <<SQL
-\\set base random(1, 1000000000)
+\\set k :k + 1
+\\set g :k * $CONSUMERS + :client_id
+\\set rp $REF_FIRST + :g / $PER_PACKET
+\\set base (:g % $PER_PACKET) * $BATCH
 INSERT INTO redpacket_grabs (redpacket_id, user_id, amount_cents, grabbed_at)
 SELECT g.rp, g.u, g.a, to_timestamp(g.t / 1000.0)
-FROM unnest(array_fill($REF::bigint, ARRAY[$BATCH]),
-            ARRAY(SELECT :base::bigint * 1000 + i FROM generate_series(1, $BATCH) i),
+FROM unnest(array_fill(:rp::bigint, ARRAY[$BATCH]),
+            ARRAY(SELECT :base::bigint + i FROM generate_series(1, $BATCH) i),
             array_fill(1::bigint, ARRAY[$BATCH]),
             array_fill(1700000000000::bigint, ARRAY[$BATCH])) AS g(rp, u, a, t)
 ON CONFLICT (redpacket_id, user_id) DO NOTHING;
 SQL
 ceiling() {  # → CEILING rows/s
   settle
-  "$PGBENCH" -n -M prepared -c "$CONSUMERS" -j 1 -T "$SECONDS_PG" -f "$TMP/batch.sql" "$SURGE_PG_PRIMARY" >"$TMP/pgbench.txt" 2>&1 ||
+  "$PGBENCH" -n -M prepared -D k=-1 -c "$CONSUMERS" -j 1 -T "$SECONDS_PG" -f "$TMP/batch.sql" "$SURGE_PG_PRIMARY" >"$TMP/pgbench.txt" 2>&1 ||
     { cat "$TMP/pgbench.txt" >&2; exit 1; }
-  local tps
+  local tps inserted
   tps=$(awk '/^tps = / {print $3; exit}' "$TMP/pgbench.txt")
   CEILING=$(/usr/bin/python3 -c "print(round($tps * $BATCH))")
-  psql_q "DELETE FROM redpacket_grabs WHERE redpacket_id = $REF" >/dev/null
-  echo "pgbench: $CONSUMERS clients, $BATCH-row batches: $tps tps = $CEILING rows/s"
+  inserted=$(psql_q "SELECT count(*) FROM redpacket_grabs WHERE redpacket_id BETWEEN $REF_FIRST AND $REF_LAST")
+  psql_q "DELETE FROM redpacket_grabs WHERE redpacket_id BETWEEN $REF_FIRST AND $REF_LAST" >/dev/null
+  echo "pgbench: $CONSUMERS clients, $BATCH-row batches of users 1..$GRABS: $tps tps = $CEILING rows/s ($inserted rows inserted)"
 }
 
 RATIOS=()
