@@ -739,9 +739,16 @@ TEST_F(PgClusterTest, MigrationsApplyOnceAndServeRefusesAnUnmigratedDatabase) {
   EXPECT_NE(before->find("not migrated"), std::string::npos) << *before;
   EXPECT_NE(before->find("surge migrate"), std::string::npos) << *before;
 
+  const auto embedded = embedded_migrations();
+  const int latest = embedded.back().version;
+  std::vector<std::string> all;
+  for (const Migration& m : embedded) {
+    all.push_back(fmt::format("{:04}_{}", m.version, m.name));
+  }
   const MigrateReport first = migrate(uri);
-  EXPECT_EQ(first.applied, std::vector<std::string>{"0001_init"});
-  EXPECT_EQ(first.version, 1);
+  EXPECT_EQ(first.applied, all);
+  EXPECT_EQ(first.applied.front(), "0001_init");
+  EXPECT_EQ(first.version, latest);
   EXPECT_EQ(check_schema(uri), std::nullopt);
   const std::string schema = tables_of(uri);
   EXPECT_NE(schema.find("users"), std::string::npos) << schema;
@@ -749,25 +756,28 @@ TEST_F(PgClusterTest, MigrationsApplyOnceAndServeRefusesAnUnmigratedDatabase) {
 
   const MigrateReport again = migrate(uri);
   EXPECT_TRUE(again.applied.empty());
-  EXPECT_EQ(again.version, 1);
+  EXPECT_EQ(again.version, latest);
   EXPECT_EQ(tables_of(uri), schema);
-  EXPECT_EQ(LocalServers::query(uri, "SELECT count(*) FROM schema_migrations"), "1");
+  EXPECT_EQ(LocalServers::query(uri, "SELECT count(*) FROM schema_migrations"),
+            std::to_string(embedded.size()));
 
   // A newer binary's migration is pending for this database.
-  const std::vector<Migration> newer{embedded_migrations()[0],
-                                     {2, "extra", "CREATE TABLE extra (id int);\n"}};
+  std::vector<Migration> newer(embedded.begin(), embedded.end());
+  newer.push_back({latest + 1, "extra", "CREATE TABLE extra (id int);\n"});
   const auto pending = check_schema(uri, newer);
   ASSERT_TRUE(pending);
-  EXPECT_NE(pending->find("0002_extra"), std::string::npos) << *pending;
+  EXPECT_NE(pending->find(fmt::format("{:04}_extra", latest + 1)), std::string::npos) << *pending;
 
   // A failing migration is rolled back entirely; earlier ones stay.
-  const std::vector<Migration> failing{
-      newer[0], newer[1], {3, "broken", "CREATE TABLE half (id int);\nSELECT * FROM nowhere;\n"}};
+  std::vector<Migration> failing = newer;
+  failing.push_back(
+      {latest + 2, "broken", "CREATE TABLE half (id int);\nSELECT * FROM nowhere;\n"});
   const auto err = error_of([&] { migrate(uri, failing); });
   ASSERT_TRUE(err);
   EXPECT_EQ(err->error_class(), Error::Class::kUndefinedTable);
   EXPECT_EQ(LocalServers::query(uri, "SELECT to_regclass('half') IS NULL"), "t");
-  EXPECT_EQ(LocalServers::query(uri, "SELECT max(version) FROM schema_migrations"), "2");
+  EXPECT_EQ(LocalServers::query(uri, "SELECT max(version) FROM schema_migrations"),
+            std::to_string(latest + 1));
 
   // An applied migration whose text changed is refused.
   const std::vector<Migration> edited{{1, "init", "SELECT 1;\n"}};
@@ -775,6 +785,41 @@ TEST_F(PgClusterTest, MigrationsApplyOnceAndServeRefusesAnUnmigratedDatabase) {
   const auto mismatch = check_schema(uri, edited);
   ASSERT_TRUE(mismatch);
   EXPECT_NE(mismatch->find("different content"), std::string::npos) << *mismatch;
+}
+
+TEST_F(PgClusterTest, RedPacketAmountRowsBecomeOneOrderedArray) {
+  // A database at 0001 with amounts stored a row per packet (inserted out of
+  // order) keeps every amount, in seq order, after 0002.
+  const std::string uri = servers_->create_database(unique("migrate_amounts"));
+  const auto embedded = embedded_migrations();
+  ASSERT_GE(embedded.size(), 2U);
+  ASSERT_EQ(embedded[1].name, "redpacket_amounts_array");
+  migrate(uri, std::vector<Migration>{embedded[0]});
+  LocalServers::query(uri,
+                      "INSERT INTO redpackets (id, total_cents, count, starts_at, ends_at) VALUES "
+                      "(7, 60, 3, now(), now() + interval '1 hour'), "
+                      "(8, 5, 1, now(), now() + interval '1 hour'), "
+                      "(9, 5, 1, now(), now() + interval '1 hour')");
+  LocalServers::query(uri,
+                      "INSERT INTO redpacket_amounts (redpacket_id, seq, amount_cents) VALUES "
+                      "(7, 2, 30), (7, 0, 10), (8, 0, 5), (7, 1, 20)");
+  const MigrateReport report = migrate(uri, std::vector<Migration>{embedded[0], embedded[1]});
+  EXPECT_EQ(report.applied, std::vector<std::string>{"0002_redpacket_amounts_array"});
+  EXPECT_EQ(LocalServers::query(uri,
+                                "SELECT string_agg(redpacket_id || ':' || amounts::text, ' ' "
+                                "ORDER BY redpacket_id) FROM redpacket_amount_lists"),
+            "7:{10,20,30} 8:{5}");
+  EXPECT_EQ(LocalServers::query(uri, "SELECT to_regclass('redpacket_amounts') IS NULL"), "t");
+  // The invariants hold for new rows: no empty list, no amount below 1 cent.
+  for (const char* bad : {"'{}'", "'{3,0}'", "'{3,NULL}'"}) {
+    try {
+      LocalServers::query(uri,
+                          fmt::format("INSERT INTO redpacket_amount_lists VALUES (9, {})", bad));
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("_check"), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST_F(PgClusterTest, ConcurrentMigratorsApplyEachMigrationOnce) {

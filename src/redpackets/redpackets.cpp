@@ -29,13 +29,14 @@ namespace {
 // SQL
 // ===========================================================================
 
-// $1 total, $2 count, $3 starts ms, $4 ends ms, $5 the amounts (bigint[]).
 // Undoes kCreate (the preload failed): children first, one statement.
 constexpr const char* kForget = R"sql(
-WITH amounts AS (DELETE FROM redpacket_amounts WHERE redpacket_id = $1::bigint)
+WITH amounts AS (DELETE FROM redpacket_amount_lists WHERE redpacket_id = $1::bigint)
 DELETE FROM redpackets WHERE id = $1::bigint
 )sql";
 
+// $1 total, $2 count, $3 starts ms, $4 ends ms, $5 the amounts (bigint[]:
+// one row whatever the count, migrations/0002_redpacket_amounts_array.sql).
 constexpr const char* kCreate = R"sql(
 WITH rp AS (
   INSERT INTO redpackets (total_cents, count, starts_at, ends_at)
@@ -43,9 +44,8 @@ WITH rp AS (
           to_timestamp($4::bigint / 1000.0))
   RETURNING id
 ), amounts AS (
-  INSERT INTO redpacket_amounts (redpacket_id, seq, amount_cents)
-  SELECT rp.id, (s.ord - 1)::integer, s.amount
-  FROM rp, unnest($5::bigint[]) WITH ORDINALITY AS s(amount, ord)
+  INSERT INTO redpacket_amount_lists (redpacket_id, amounts)
+  SELECT rp.id, $5::bigint[] FROM rp
 )
 SELECT id FROM rp
 )sql";

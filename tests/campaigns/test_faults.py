@@ -421,7 +421,7 @@ def test_creation_while_every_campaign_shard_is_down_leaves_no_campaign(uc, stac
         stack.run("start", "redis-0")
         stack.run("start", "redis-1")
     assert sql(primary, "SELECT count(*) FROM redpackets WHERE id > %s", (rp_before,)) == [(0,)]
-    assert sql(primary, "SELECT count(*) FROM redpacket_amounts WHERE redpacket_id > %s",
+    assert sql(primary, "SELECT count(*) FROM redpacket_amount_lists WHERE redpacket_id > %s",
                (rp_before,)) == [(0,)]
     assert sql(primary, "SELECT count(*) FROM flashsales WHERE id > %s", (fs_before,)) == [(0,)]
     # And creation works again once the shards are back.

@@ -7,7 +7,7 @@ Run: SURGE_BIN=<surge> /usr/bin/python3 -m pytest tests/campaigns
 
 from __future__ import annotations
 
-from campaign_support import Storm, create_redpacket, rfc3339, wait_until
+from campaign_support import Storm, create_redpacket, rfc3339, shard_clients, wait_until
 from ucenter_support import API, sql
 
 GET_FIELDS = {"id", "count", "remaining", "total_cents", "starts_at", "ends_at", "status"}
@@ -43,13 +43,38 @@ def test_create_get_and_split_in_database(uc, primary):
     assert set(body) >= GET_FIELDS
     assert body["count"] == 7 and body["remaining"] == 7 and body["total_cents"] == 1000
     assert body["status"] == "active"
-    rows = sql(primary, "SELECT seq, amount_cents FROM redpacket_amounts WHERE redpacket_id = %s "
-                        "ORDER BY seq", (rp["id"],))
-    assert [s for s, _ in rows] == list(range(7))
-    assert sum(a for _, a in rows) == 1000 and min(a for _, a in rows) >= 1
+    rows = sql(primary, "SELECT amounts FROM redpacket_amount_lists WHERE redpacket_id = %s",
+               (rp["id"],))
+    assert len(rows) == 1
+    amounts = rows[0][0]
+    assert len(amounts) == 7
+    assert sum(amounts) == 1000 and min(amounts) >= 1
     assert lb.get(f"{API}/redpackets/999999999").status == 404
     assert lb.get(f"{API}/redpackets/abc").status == 404
     assert lb.post(f"{API}/redpackets/999999999/grab", user=5).status == 404
+
+
+def test_the_largest_red_packet_is_created_and_grabbed(uc, stack, primary):
+    # count is accepted up to 1 000 000: such a red packet is created (its
+    # amounts stored and preloaded), not refused with 503 on a timeout.
+    lb = uc["lb"]
+    count = 1_000_000
+    rp = create_redpacket(lb, total=3 * count, count=count, lasts=120)
+    try:
+        r = lb.get(f"{API}/redpackets/{rp['id']}")
+        assert r.status == 200 and r.json["count"] == count and r.json["remaining"] == count
+        rows = sql(primary, "SELECT cardinality(amounts), (SELECT sum(a) FROM unnest(amounts) a), "
+                            "(SELECT min(a) FROM unnest(amounts) a) FROM redpacket_amount_lists "
+                            "WHERE redpacket_id = %s", (rp["id"],))
+        assert rows == [(count, 3 * count, rows[0][2])] and rows[0][2] >= 1, rows
+        g = lb.post(f"{API}/redpackets/{rp['id']}/grab", user=4242)
+        assert g.status == 200 and g.json["amount_cents"] >= 1, (g.status, g.body)
+        assert lb.get(f"{API}/redpackets/{rp['id']}").json["remaining"] == count - 1
+    finally:
+        # Its 1 000 000 amounts would otherwise stay on the shard (7 days).
+        for client in shard_clients(stack):
+            client.unlink(f"rp:{{{rp['id']}}}:meta", f"rp:{{{rp['id']}}}:amounts",
+                          f"rp:{{{rp['id']}}}:grabs")
 
 
 def test_not_started_ended_sold_out(uc):
