@@ -47,9 +47,10 @@ struct Consumer {
   std::size_t stream_index = 0;  // of the sink, for the queue gauges
   StreamMetrics* metrics = nullptr;
   asio::io_context* io = nullptr;
-  // XACKs sent after a commit and not answered yet (persist_and_ack). Only
-  // touched on the consumer's thread.
-  std::size_t acks_in_flight = 0;
+  // Ids of committed entries waiting for their XACK, which leaves with the
+  // reader's next XREADGROUP (read_new). Only touched on the consumer's
+  // thread.
+  std::vector<std::string> to_ack;
 };
 
 struct Pool::Shared {
@@ -143,7 +144,7 @@ asio::awaitable<void> dead_letter(SharedPtr s, std::shared_ptr<Consumer> c, Entr
                                             {"reason", reason}});
 }
 
-asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
+asio::awaitable<bool> persist_and_ack(SharedPtr /*s*/, std::shared_ptr<Consumer> c,
                                       const std::vector<Entry>& batch);
 
 // Idle entries of any consumer of the group, now ours; those delivered too
@@ -202,12 +203,53 @@ asio::awaitable<std::vector<Entry>> claim(SharedPtr s, std::shared_ptr<Consumer>
   co_return keep;
 }
 
+// Entries one XREADGROUP asks for, in batches: see read_ahead.
+constexpr std::size_t kBatchesPerRead = 4;
+
+// The next entries; the XACK of the batches committed since the last read
+// goes first in the same write. On a shard with `appendfsync always` every
+// write command waits for an fsync on the disk the database commits to;
+// Redis fsyncs once per event-loop round, so the pair costs one fsync (a
+// separate XACK per batch doubled the shard's fsyncs and slowed every
+// commit beside them). A failed XACK is harmless: its entries stay pending
+// and are claimed and re-persisted (ON CONFLICT DO NOTHING) later.
 asio::awaitable<std::vector<Entry>> read_new(SharedPtr s, std::shared_ptr<Consumer> c) {
-  const auto count = static_cast<std::int64_t>(s->settings.batch_size);
-  redis::Command command("XREADGROUP", "GROUP", campaigns::kGroup, c->name, "COUNT", count,
-                         "STREAMS", c->stream, ">");
-  const redis::Reply reply = co_await s->shards.command(c->shard, std::move(command));
-  co_return campaigns::parse_read(reply);
+  const auto count = static_cast<std::int64_t>(s->settings.batch_size * kBatchesPerRead);
+  redis::Command read("XREADGROUP", "GROUP", campaigns::kGroup, c->name, "COUNT", count, "STREAMS",
+                      c->stream, ">");
+  if (c->to_ack.empty()) {
+    const redis::Reply reply = co_await s->shards.command(c->shard, std::move(read));
+    co_return campaigns::parse_read(reply);
+  }
+  std::vector<std::string> args{"XACK", c->stream, std::string(campaigns::kGroup)};
+  args.insert(args.end(), std::make_move_iterator(c->to_ack.begin()),
+              std::make_move_iterator(c->to_ack.end()));
+  c->to_ack.clear();
+  std::vector<redis::Command> commands;
+  commands.emplace_back(args);
+  commands.push_back(std::move(read));
+  const std::vector<redis::Reply> replies =
+      co_await s->shards.pipeline(c->shard, std::move(commands));
+  if (replies.at(0).is_error()) {
+    c->metrics->errors.add();
+    log::warn("worker: ack failed (entries stay pending)",
+              {{"stream", c->stream}, {"shard", c->shard}, {"error", replies[0].error_line()}});
+  }
+  replies.at(1).throw_if_error();
+  co_return campaigns::parse_read(replies[1]);
+}
+
+// The acks no read took along (the consumer is stopping).
+asio::awaitable<void> flush_acks(SharedPtr s, std::shared_ptr<Consumer> c) {
+  std::vector<std::string> ids = std::move(c->to_ack);
+  c->to_ack.clear();
+  try {
+    co_await ack(s, c, std::move(ids));
+  } catch (const std::exception& e) {
+    c->metrics->errors.add();
+    log::warn("worker: ack failed (entries stay pending)",
+              {{"stream", c->stream}, {"shard", c->shard}, {"error", e.what()}});
+  }
 }
 
 // Deletes the group's consumers that stopped workers left behind (names
@@ -260,34 +302,13 @@ asio::awaitable<void> maintain(SharedPtr s, std::shared_ptr<Consumer> c) {
 // Persisting
 // ===========================================================================
 
-// The XACK of a committed batch, not awaited by the consumer: it shares a
-// send with the consumer's next XREADGROUP instead of costing a round trip
-// of its own. A lost ack is harmless (the entries stay pending, are claimed
-// again and re-persisted with ON CONFLICT DO NOTHING); consume() waits for
-// the acks in flight before it returns, so a graceful stop leaves none.
-asio::awaitable<void> ack_in_background(SharedPtr s, std::shared_ptr<Consumer> c,
-                                        std::vector<std::string> ids) {
-  try {
-    co_await ack(s, c, std::move(ids));
-  } catch (const std::exception& e) {
-    c->metrics->errors.add();
-    log::warn("worker: ack failed (entries stay pending)",
-              {{"stream", c->stream}, {"shard", c->shard}, {"error", e.what()}});
-  }
-  --c->acks_in_flight;
-}
-
-// Persists the entries (one transaction), then acks them (in the
-// background). Returns false when the batch failed and the entries stay
-// pending. By reference: a failed batch is retried entry by entry, and
-// copying every batch for that rare case cost the drain measurably.
-asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
+// Persists the entries (one transaction), then queues their ack (it leaves
+// with the reader's next XREADGROUP). Returns false when the batch failed
+// and the entries stay pending. By reference: a failed batch is retried
+// entry by entry, and copying every batch for that rare case cost the drain
+// measurably.
+asio::awaitable<bool> persist_and_ack(SharedPtr /*s*/, std::shared_ptr<Consumer> c,
                                       const std::vector<Entry>& batch) {
-  std::vector<std::string> ids;
-  ids.reserve(batch.size());
-  for (const Entry& e : batch) {
-    ids.push_back(e.id);
-  }
   const std::size_t n = batch.size();
   try {
     co_await c->sink->persist(batch);
@@ -297,8 +318,9 @@ asio::awaitable<bool> persist_and_ack(SharedPtr s, std::shared_ptr<Consumer> c,
               {{"stream", c->stream}, {"shard", c->shard}, {"entries", n}, {"error", e.what()}});
     co_return false;
   }
-  ++c->acks_in_flight;
-  asio::co_spawn(*c->io, ack_in_background(s, c, std::move(ids)), asio::detached);
+  for (const Entry& e : batch) {
+    c->to_ack.push_back(e.id);  // acked with the next read (read_new)
+  }
   c->metrics->batches.add();
   c->metrics->persisted.add(n);
   co_return true;
@@ -343,7 +365,11 @@ asio::awaitable<void> handle(SharedPtr s, std::shared_ptr<Consumer> c, std::vect
 // the next batch is already here, and the database connection goes from one
 // commit straight to the next INSERT (with one fetch per batch in between,
 // the connection idled for the XREADGROUP, which waits for the shard's AOF
-// fsync). Up to two batches are read ahead; they are pending in the group,
+// fsync). One XREADGROUP takes kBatchesPerRead batches at once (every write
+// command on the shard waits for an fsync on the disk the database commits
+// to: fewer, larger reads leave that disk to the commits), handed over one
+// batch at a time. Up to kBatchesPerRead + 1 batches are read ahead; they
+// are pending in the group,
 // so a crash loses none of them (claimed later) and a graceful stop
 // persists them (the persister takes batches until the reader closes the
 // channel). While the stream is idle or unreachable the reader sends empty
@@ -352,6 +378,22 @@ asio::awaitable<void> handle(SharedPtr s, std::shared_ptr<Consumer> c, std::vect
 // taken when the timer won).
 
 using Batches = asio::experimental::channel<void(boost::system::error_code, std::vector<Entry>)>;
+
+// One read's entries as batches of at most `size` (an empty read: one empty
+// batch, the tick).
+std::vector<std::vector<Entry>> split_into_batches(std::vector<Entry> entries, std::size_t size) {
+  std::vector<std::vector<Entry>> out;
+  if (entries.size() <= size) {
+    out.push_back(std::move(entries));
+    return out;
+  }
+  for (std::size_t i = 0; i < entries.size(); i += size) {
+    const std::size_t end = std::min(entries.size(), i + size);
+    out.emplace_back(std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(i)),
+                     std::make_move_iterator(entries.begin() + static_cast<std::ptrdiff_t>(end)));
+  }
+  return out;
+}
 
 asio::awaitable<void> read_ahead(SharedPtr s, std::shared_ptr<Consumer> c,
                                  std::shared_ptr<Batches> out) {
@@ -390,10 +432,18 @@ asio::awaitable<void> read_ahead(SharedPtr s, std::shared_ptr<Consumer> c,
     } else {
       idle_factor = 1;
     }
-    // A batch, or an empty one: a tick.
-    auto [ec] = co_await out->async_send(boost::system::error_code{}, std::move(entries),
-                                         asio::as_tuple(asio::use_awaitable));
-    if (ec) {
+    // What was read, one batch at a time; or an empty batch: a tick.
+    bool closed = false;
+    for (std::vector<Entry>& batch :
+         split_into_batches(std::move(entries), s->settings.batch_size)) {
+      auto [ec] = co_await out->async_send(boost::system::error_code{}, std::move(batch),
+                                           asio::as_tuple(asio::use_awaitable));
+      if (ec) {
+        closed = true;
+        break;
+      }
+    }
+    if (closed) {
       break;
     }
   }
@@ -408,7 +458,7 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
     co_await sleep_for(std::chrono::milliseconds(200));
   }
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
-  auto batches = std::make_shared<Batches>(executor, 1);
+  auto batches = std::make_shared<Batches>(executor, kBatchesPerRead);
   asio::co_spawn(executor, read_ahead(s, c, batches), asio::detached);
 
   const std::chrono::milliseconds claim_every =
@@ -449,10 +499,8 @@ asio::awaitable<void> consume(SharedPtr s, std::shared_ptr<Consumer> c) {
       co_await sleep_for(std::chrono::milliseconds(200));
     }
   }
-  // Each ack ends within the command timeout, answered or failed.
-  while (c->acks_in_flight > 0) {
-    co_await sleep_for(std::chrono::milliseconds(5));
-  }
+  // The reader has exited: the acks of the last batches go now.
+  co_await flush_acks(s, c);
 }
 
 asio::awaitable<void> run_consumer(SharedPtr s, std::shared_ptr<Consumer> c) {

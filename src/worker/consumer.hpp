@@ -16,18 +16,21 @@
 //      them is poison); if that fails too, Sink::abandon records the
 //      failure, then the entry goes to <stream>:dead (fields kept, plus
 //      source_id, deliveries, reason) and is XACKed. The rest is processed.
-//   3. Otherwise XREADGROUP ... COUNT batch STREAMS <stream> > (no BLOCK:
+//   3. Otherwise XREADGROUP ... COUNT 4 x batch STREAMS <stream> > (no BLOCK:
 //      a blocked read would hold up the pipelined connection it shares; an
 //      empty read sleeps poll_interval instead, doubling up to 8x while
 //      the stream stays empty). A reader coroutine does this ahead of the
 //      persister and hands batches over through a one-batch channel, so a
-//      commit is followed at once by the next INSERT.
+//      commit is followed at once by the next INSERT. (On a shard with
+//      appendfsync always each write command costs an fsync: one read per
+//      four batches, and the XACK of what was committed since the last read
+//      in the same write as the read, so that the pair costs one fsync.)
 //   4. Malformed entries (Sink::well_formed false) go to the dead-letter
 //      stream at once: no retry can fix them.
 //   5. Sink::persist(batch): ONE transaction, idempotent (ON CONFLICT DO
 //      NOTHING / conditional updates keyed by the entry). XACK only after it
-//      committed. A failed batch is retried entry by entry; entries that
-//      still fail stay pending and come back through step 2.
+//      committed (sent with the next XREADGROUP, see 3; on stop, at once). A failed batch is retried
+//      entry by entry; entries that still fail stay pending and come back through step 2.
 //   Consumer 0 of each stream and shard also, every claim round: trims the
 //   stream with XTRIM MINID = the oldest pending entry (or the group's last
 //   delivered id when nothing is pending), so nothing unacknowledged is ever

@@ -5,6 +5,7 @@
 //
 // Starts its own redis-server unless SURGE_TEST_REDIS names one (streams
 // then carry a random name per run).
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -125,11 +126,16 @@ class FakeSink : public Sink {
       }
     }
     std::lock_guard lock(mutex_);
+    largest_batch_ = std::max(largest_batch_, entries.size());
     for (const auto& e : entries) {
       ++deliveries_;
       ids_.insert(e.id);
     }
     co_return;
+  }
+  std::size_t largest_batch() {
+    std::lock_guard lock(mutex_);
+    return largest_batch_;
   }
   std::size_t persisted() {
     std::lock_guard lock(mutex_);
@@ -146,6 +152,7 @@ class FakeSink : public Sink {
   std::set<std::string> ids_;
   std::size_t deliveries_ = 0;
   std::size_t failures_ = 0;
+  std::size_t largest_batch_ = 0;
 };
 
 class WorkerPoolRedisTest : public ::testing::Test {
@@ -241,6 +248,22 @@ TEST_F(WorkerPoolRedisTest, PersistsEveryEntryAcksAndTrims) {
   pool_->stop();
   EXPECT_TRUE(pool_->wait(5s));
   EXPECT_EQ(pool_->running(), 0U);
+}
+
+TEST_F(WorkerPoolRedisTest, ABacklogIsReadManyBatchesAtATimeAndPersistedBatchByBatch) {
+  // 500 entries waiting before the consumers start: each read takes several
+  // batches, each transaction at most batch_size (10) entries, and every
+  // entry is acknowledged in the end (acks of several batches may share an
+  // XACK, none is lost).
+  for (int i = 0; i < 500; ++i) {
+    xadd(std::to_string(i));
+  }
+  start_pool();
+  ASSERT_TRUE(eventually([&] { return sink_.persisted() == 500; }));
+  ASSERT_TRUE(eventually([&] { return pending() == 0; }));
+  EXPECT_EQ(sink_.largest_batch(), 10U);
+  pool_->stop();
+  EXPECT_TRUE(pool_->wait(5s));
 }
 
 TEST_F(WorkerPoolRedisTest, MalformedGoesToTheDeadLetterStreamAtOnce) {
