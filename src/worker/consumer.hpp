@@ -29,8 +29,9 @@
 //      stream at once: no retry can fix them.
 //   5. Sink::persist(batch): ONE transaction, idempotent (ON CONFLICT DO
 //      NOTHING / conditional updates keyed by the entry). XACK only after it
-//      committed (sent with the next XREADGROUP, see 3; on stop, at once). A failed batch is retried
-//      entry by entry; entries that still fail stay pending and come back through step 2.
+//      committed (sent with the next XREADGROUP, see 3; on stop, at once).
+//      A failed batch is retried entry by entry; entries that still fail
+//      stay pending and come back through step 2.
 //   Consumer 0 of each stream and shard also, every claim round: trims the
 //   stream with XTRIM MINID = the oldest pending entry (or the group's last
 //   delivered id when nothing is pending), so nothing unacknowledged is ever
