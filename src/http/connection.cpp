@@ -28,6 +28,11 @@ constexpr std::size_t kInitialBuffer = 4096;
 // never reads must not grow our output without bound).
 constexpr std::size_t kFlushThreshold = std::size_t{64} * 1024;
 constexpr auto kAsTuple = asio::as_tuple(asio::use_awaitable);
+// Lingering close (see linger()): how long and how much input is discarded
+// at most. A proxy in front (nginx sends a request's whole body before it
+// reads the answer) delivers a body of a few MiB in milliseconds.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr std::size_t kLingerBytes = std::size_t{16} * 1024 * 1024;
 
 }  // namespace
 
@@ -128,8 +133,10 @@ void Connection::write_error_and_close(Status status, std::string_view message) 
   response_.clear();
   request_.headers.clear();
   request_.version = 11;
-  if (parser_.head_complete()) {
-    // e.g. 413 after a complete head: its X-Request-Id is known.
+  if (parser_.head_complete() || status == Status::kPayloadTooLarge) {
+    // e.g. 413: the whole head was read (Beast checks a declared length
+    // against the limit after the last field, before it calls the head
+    // done), so its X-Request-Id is known.
     parser_.build(in_.get() + begin_, request_);
   }
   request_.keep_alive = false;
@@ -143,6 +150,7 @@ void Connection::write_error_and_close(Status status, std::string_view message) 
   response_.status = status;
   response_.body = error_body(code, message);
   close_after_write_ = true;
+  input_unframed_ = true;
   serialize(ctx, false);
 }
 
@@ -318,6 +326,9 @@ asio::awaitable<void> Connection::serve() {
       // Half-close and let the peer read what we wrote before the socket goes.
       boost::system::error_code ec;
       socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+      if (input_unframed_ || begin_ < end_) {
+        co_await linger();
+      }
       co_return;
     }
 
@@ -337,6 +348,23 @@ asio::awaitable<void> Connection::serve() {
       co_return;
     }
     end_ += n;
+  }
+}
+
+asio::awaitable<void> Connection::linger() {
+  // Closing a socket whose receive queue is not empty sends a RST, and a
+  // RST makes the peer's stack drop what it has not read yet: our answer.
+  // That is the case after an early answer such as 413 for a declared body
+  // over the limit while the body is still on its way (RFC 9112 §9.6).
+  phase_ = Phase::kLingering;
+  deadline_ = CoarseClock::now() + kLingerTime;
+  std::size_t discarded = 0;
+  while (discarded < kLingerBytes) {
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(in_.get(), capacity_), kAsTuple);
+    if (ec || n == 0) {
+      co_return;
+    }
+    discarded += n;
   }
 }
 

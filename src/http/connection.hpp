@@ -13,7 +13,10 @@
 // Phases, for the sweeper: kIdle (no byte of a next request; idle timeout),
 // kReading (part of a request; header timeout), kHandling (a handler runs;
 // no timeout — handlers bound their own waits), kWriting (write timeout =
-// idle timeout: a client that does not read is dropped).
+// idle timeout: a client that does not read is dropped), kLingering (our
+// side is half-closed after an answer that left input unread; what still
+// arrives is discarded for a short while so that closing does not send a
+// RST that destroys the answer before the peer reads it).
 
 #include <chrono>
 #include <memory>
@@ -36,7 +39,7 @@ class Context;
 
 class Connection : public ConnectionHook {
  public:
-  enum class Phase : unsigned char { kIdle, kReading, kHandling, kWriting };
+  enum class Phase : unsigned char { kIdle, kReading, kHandling, kWriting, kLingering };
 
   Connection(Worker& worker, boost::asio::ip::tcp::socket socket);
   ~Connection();
@@ -61,6 +64,9 @@ class Connection : public ConnectionHook {
   Flush flush_now();
   boost::asio::awaitable<bool> flush_rest();
   boost::asio::awaitable<bool> flush();
+  // After our half-close: reads and drops input until the peer closes, a
+  // byte bound or the sweeper's deadline.
+  boost::asio::awaitable<void> linger();
   // Room for the next read (compacting or growing in_); nullopt at the
   // hard size limit.
   std::optional<boost::asio::mutable_buffer> input_space();
@@ -80,6 +86,7 @@ class Connection : public ConnectionHook {
   Phase phase_ = Phase::kIdle;
   CoarseClock::time_point deadline_{};
   bool close_after_write_ = false;
+  bool input_unframed_ = false;  // an error answered mid-request: the rest of it is unread
 };
 
 // Entry point spawned per accepted socket.

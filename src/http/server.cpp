@@ -130,7 +130,7 @@ void Worker::sweep() {
     Connection& c = *it++;  // abort() may unlink later, not now; advance first anyway
     const bool expired = c.phase() != Connection::Phase::kHandling && c.deadline() <= now;
     if (force || expired || (draining_ && c.phase() == Connection::Phase::kIdle)) {
-      if (expired) {
+      if (expired && c.phase() != Connection::Phase::kLingering) {
         server_.timed_out_.add();
       }
       c.abort();

@@ -145,6 +145,29 @@ def test_errors_the_lb_answers_itself_are_api_json(cluster):
     assert json.loads(body)["error"]["code"] == "invalid_request"
 
 
+def test_bodies_over_the_limit_get_413_through_the_lb_and_take_no_server_out(cluster):
+    # nginx admits bodies up to 4 MiB and sends each whole to an app server
+    # before it reads the answer, so the app's 413 (1 MiB limit) must survive
+    # a body still arriving. Enough of them in a row to exhaust max_fails=3
+    # on both servers if any were counted as a failure.
+    url = cluster.env_vars()["SURGE_URL"]
+    lb_log = cluster.var / "log" / "lb.log"
+    logged_before = lb_log.stat().st_size
+    body = b"a" * (1024 * 1024 + 100_000)
+    for i in range(8):
+        r = requests.post(f"{url}/api/v1/users", data=body,
+                          headers={"Content-Type": "application/json", "X-Request-Id": f"big-{i}"},
+                          timeout=10)
+        api_error(r, 413, "payload_too_large")
+        assert r.headers["X-Request-Id"] == f"big-{i}"
+    for _ in range(4):
+        assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
+    with lb_log.open("rb") as f:
+        f.seek(logged_before)
+        logged = f.read().decode(errors="replace")
+    assert "upstream" not in logged, logged[-2000:]
+
+
 def test_both_app_servers_down_is_a_json_503_with_retry_after(cluster):
     url = cluster.env_vars()["SURGE_URL"]
     cluster.run("kill", "app-0")

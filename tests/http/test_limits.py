@@ -48,6 +48,28 @@ def test_content_length_over_the_limit_is_413(limited):
         assert_still_serving(limited, bystander)
 
 
+def test_413_reaches_a_client_that_sends_its_whole_body_first(limited):
+    # A proxy (nginx) sends a request's whole body before it reads the
+    # answer. The server answers 413 from the head alone; if it then closed
+    # with the body still arriving, the client's send would fail (EPIPE /
+    # ECONNRESET) and it would never read the 413: nginx turns that into a
+    # 502/503 and counts the app server as failed. The server must drain
+    # what arrives for a while, then close.
+    body = b"b" * (4 * 1024 * 1024)
+    for _ in range(3):
+        with limited.connect() as c:
+            try:
+                c.send(build_request("POST", "/healthz", body=body,
+                                     headers={"X-Request-Id": "too-big"}))
+            except OSError as e:
+                pytest.fail(f"the server reset the connection before the body was sent: {e!r}")
+            resp = c.read_response()
+            assert_json_error(resp, 413, "payload_too_large")
+            assert resp.header("X-Request-Id") == "too-big", resp
+            assert c.wait_closed(5.0)[0]
+    assert_still_serving(limited)
+
+
 def test_huge_content_length_is_413(limited):
     with limited.connect() as c:
         c.send(build_request("PUT", "/healthz", headers={"Content-Length": str(10**15)}))
