@@ -40,14 +40,16 @@ struct Command {
   std::function<int(const Config&)> run;
 };
 
-// Adds a subcommand with the --config option every subcommand shares. The
+// Adds a subcommand with the --config option every subcommand has. The
 // returned node takes further options of its own (seed --users N, ...).
-Command& add_command(CLI::App& root, std::vector<Command>& commands, std::string& config_file,
-                     const std::string& name, const std::string& description,
-                     std::function<int(const Config&)> run) {
+// Each --config keeps its own result (no shared variable): CLI11 fills the
+// SURGE_CONFIG fallback of every subcommand's option, and a shared target
+// let the environment overwrite the file named on the command line.
+Command& add_command(CLI::App& root, std::vector<Command>& commands, const std::string& name,
+                     const std::string& description, std::function<int(const Config&)> run) {
   CLI::App* sub = root.add_subcommand(name, description);
   CLI::Option* config =
-      sub->add_option("--config", config_file,
+      sub->add_option("--config",
                       "TOML configuration file; settings it leaves out keep their defaults")
           ->type_name("FILE")
           ->envname("SURGE_CONFIG");
@@ -121,22 +123,20 @@ int run_cli(int argc, char** argv) {
       "Settings: defaults < --config FILE < SURGE_<SECTION>_<KEY> environment variables\n"
       "(e.g. SURGE_SERVER_PORT=9000). `surge config` prints the effective result.");
 
-  std::string config_file;
   std::vector<Command> commands;
   // Reserved so the references add_command returns stay valid while adding.
   commands.reserve(8);
-  add_command(root, commands, config_file, "serve", "Run the HTTP API server", serve);
-  add_command(root, commands, config_file, "worker",
+  add_command(root, commands, "serve", "Run the HTTP API server", serve);
+  add_command(root, commands, "worker",
               "Run the queue consumers persisting campaign grabs and orders", worker);
-  add_command(root, commands, config_file, "migrate",
-              "Apply pending database migrations (idempotent)", migrate);
-  add_command(root, commands, config_file, "config",
-              "Print the effective configuration as TOML and exit", print_config);
+  add_command(root, commands, "migrate", "Apply pending database migrations (idempotent)", migrate);
+  add_command(root, commands, "config", "Print the effective configuration as TOML and exit",
+              print_config);
 
   std::string token_users;
   std::optional<long long> token_ttl;
   Command& token = add_command(
-      root, commands, config_file, "token",
+      root, commands, "token",
       "Print user tokens signed with auth.token_secret: one 'user_id token' line per user",
       [&token_users, &token_ttl](const Config& config) {
         return print_tokens(config, token_users, token_ttl);
@@ -148,14 +148,14 @@ int run_cli(int argc, char** argv) {
       ->type_name("SECONDS")
       ->check(CLI::Range(1LL, 100LL * 365 * 86400));
 
-  add_command(root, commands, config_file, "publish",
+  add_command(root, commands, "publish",
               "Write the catalog and active campaigns as versioned static JSON plus "
               "manifest.json into publish.dir",
               publish);
 
   std::uint64_t seed_users = 0;
   Command& seed_command =
-      add_command(root, commands, config_file, "seed",
+      add_command(root, commands, "seed",
                   "Insert demo users user1..userN (id K, password surge-demo) and a few products; "
                   "idempotent",
                   [&seed_users](const Config& config) { return seed(config, seed_users); });
@@ -176,11 +176,11 @@ int run_cli(int argc, char** argv) {
       continue;
     }
     try {
-      // count() and not config_file.empty(): `--config ""` (an unset shell
+      // count() and not an empty value: `--config ""` (an unset shell
       // variable) must be an error, not a silent run on defaults.
       std::optional<std::filesystem::path> file;
       if (command.config->count() > 0) {
-        file = config_file;
+        file = command.config->as<std::string>();
       }
       const Config config = load_config(file);
       log::init(config.log.level);

@@ -47,3 +47,25 @@ def test_bad_setting_exits_2_naming_it(surge_bin, tmp_path):
 def test_unknown_subcommand_is_refused(surge_bin):
     r = run(surge_bin, "frobnicate")
     assert r.returncode != 0 and r.stderr
+
+
+def test_config_on_the_command_line_wins_over_surge_config(surge_bin, tmp_path):
+    # `export $(scripts/cluster env)` sets SURGE_CONFIG; a --config given
+    # next must still be the file every subcommand reads.
+    import os
+    cluster = tmp_path / "cluster.toml"
+    cluster.write_text('[server]\nport = 9001\n[auth]\ntoken_secret = "cluster-secret"\n')
+    other = tmp_path / "other.toml"
+    other.write_text('[server]\nport = 9002\n[auth]\ntoken_secret = "other-secret"\n')
+    env = dict(os.environ, SURGE_CONFIG=str(cluster))
+    r = run(surge_bin, "config", "--config", str(other), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "port = 9002" in r.stdout, r.stdout
+    assert run(surge_bin, "config", env=env).stdout.count("port = 9001") == 1
+    with_other = run(surge_bin, "token", "--config", str(other), "--users", "7", env=env)
+    only_other = run(surge_bin, "token", "--config", str(other), "--users", "7",
+                     env={k: v for k, v in env.items() if k != "SURGE_CONFIG"})
+    assert with_other.returncode == 0 and with_other.stdout == only_other.stdout
+    missing = run(surge_bin, "token", "--config", str(tmp_path / "absent.toml"), "--users", "7",
+                  env=env)
+    assert missing.returncode == 2 and "absent.toml" in missing.stderr
