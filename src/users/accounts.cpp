@@ -1,6 +1,8 @@
 #include "users/accounts.hpp"
 
 #include <ctime>
+#include <exception>
+#include <optional>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -187,8 +189,14 @@ asio::awaitable<void> Accounts::handle_login(http::Context& ctx) {
     throw invalid_credentials();
   }
 
+  // An attempt that ends in 503 (database unavailable, hash pool full)
+  // checked no password: its count is refunded like a success's, or a
+  // burst of logins from one address would leave the address throttled
+  // for the rest of the window. (No co_await inside a handler: the
+  // exception is kept and rethrown after the refund.)
   std::optional<std::uint64_t> user_id;
   std::string hash;
+  std::exception_ptr undecided;
   try {
     std::string sql = "SELECT id, password_hash FROM users WHERE name = $1";
     pg::Params params = pg::params(name);
@@ -198,19 +206,31 @@ asio::awaitable<void> Accounts::handle_login(http::Context& ctx) {
       user_id = r.get<std::uint64_t>(0, 0);
       hash = r.get<std::string>(0, 1);
     }
-  } catch (const pg::Error& e) {
-    throw_database_error(e);
+  } catch (const pg::Error&) {
+    undecided = std::current_exception();
   }
 
   bool ok = false;
-  try {
-    if (user_id) {
-      ok = co_await hasher_.verify(std::move(hash), std::move(password));
-    } else {
-      co_await hasher_.verify_dummy(std::move(password));
+  if (!undecided) {
+    try {
+      if (user_id) {
+        ok = co_await hasher_.verify(std::move(hash), std::move(password));
+      } else {
+        co_await hasher_.verify_dummy(std::move(password));
+      }
+    } catch (const Overloaded&) {
+      undecided = std::current_exception();
     }
-  } catch (const Overloaded&) {
-    throw http::Error::unavailable("too many logins in progress; retry shortly", kRetryAfter);
+  }
+  if (undecided) {
+    co_await limiter_.refund(std::move(ticket));
+    try {
+      std::rethrow_exception(undecided);
+    } catch (const pg::Error& e) {
+      throw_database_error(e);
+    } catch (const Overloaded&) {
+      throw http::Error::unavailable("too many logins in progress; retry shortly", kRetryAfter);
+    }
   }
   if (!ok) {
     login_failed_.add();

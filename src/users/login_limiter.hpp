@@ -15,8 +15,9 @@
 // An attempt INCRs both counters (INCR + EXPIRE, one pipeline per shard)
 // before the password is checked; the attempt is refused (429 rate_limited,
 // Retry-After = seconds to the end of the window) when either count passes
-// its limit. A successful login refunds its attempt (DECR + EXPIRE), so the
-// limits bound *failed* attempts — a guessing attack — and not the logins of
+// its limit. A successful login refunds its attempt (DECR + EXPIRE), as
+// does one answered 503 (database down, hash queue full: nothing was
+// checked), so the limits bound *failed* attempts — a guessing attack — and not the logins of
 // a busy office behind one address. Counting before checking (not after a
 // failure) keeps the limit exact under concurrency: a burst of parallel
 // guesses cannot all pass a check made before any of them counted.
