@@ -32,7 +32,10 @@
 namespace surge::orders {
 
 inline constexpr std::size_t kMaxItems = 100;
-inline constexpr std::int64_t kMaxQuantity = 10'000;
+// The largest stock a product can have (catalog: 0..10^15): any quantity a
+// stock could cover is a valid request, and one above the stock is a 409
+// insufficient_stock, not a 400. Totals are checked for overflow.
+inline constexpr std::int64_t kMaxQuantity = 1'000'000'000'000'000;
 inline constexpr std::size_t kMaxIdempotencyKey = 200;
 
 struct Item {

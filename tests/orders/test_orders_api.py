@@ -124,6 +124,15 @@ def test_insufficient_stock_is_409_and_changes_nothing(uc, primary):
     r = place(lb, uid, [{"product_id": a["id"], "quantity": 2}, {"product_id": b["id"], "quantity": 2}])
     assert_error(r, 409, "insufficient_stock")
     assert stock_of(primary, a["id"]) == 5 and stock_of(primary, b["id"]) == 1
+    # However large the quantity: more than the stock is a 409, not a 400.
+    big = new_product(lb, stock=100_000)
+    for quantity in (100_001, 10**15):
+        r = place(lb, uid, [{"product_id": big["id"], "quantity": quantity}])
+        assert_error(r, 409, "insufficient_stock")
+    assert stock_of(primary, big["id"]) == 100_000
+    r = place(lb, uid, [{"product_id": big["id"], "quantity": 100_000}])
+    assert r.status == 201, r.body
+    assert stock_of(primary, big["id"]) == 0
 
 
 def test_storm_never_oversells(uc, stack, primary):
