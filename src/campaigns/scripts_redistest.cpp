@@ -329,8 +329,14 @@ TEST_F(CampaignScriptsRedisTest, ReservationChecksStockLimitAndIdempotency) {
   EXPECT_EQ(repeated.order_ref, ref1);
   EXPECT_EQ(run(flashsales::order(shards_, id_, 7, 2, flashsales::make_order_ref(id_), "")).outcome,
             Res::kLimitExceeded);
+  // The same key with another quantity: refused, naming the first order.
+  const auto reused =
+      run(flashsales::order(shards_, id_, 7, 2, flashsales::make_order_ref(id_), "k"));
+  EXPECT_EQ(reused.outcome, Res::kKeyReused);
+  EXPECT_EQ(reused.order_ref, ref1);
+  // Over the limit is checked before the stock (3 > 2 remaining, 3 > limit 2).
   EXPECT_EQ(run(flashsales::order(shards_, id_, 8, 3, flashsales::make_order_ref(id_), "")).outcome,
-            Res::kSoldOut);
+            Res::kLimitExceeded);
   EXPECT_EQ(run(flashsales::order(shards_, id_, 8, 2, flashsales::make_order_ref(id_), "")).outcome,
             Res::kReserved);
   EXPECT_EQ(run(flashsales::order(shards_, id_, 9, 1, flashsales::make_order_ref(id_), "")).outcome,

@@ -15,6 +15,7 @@
 #include "http/etag.hpp"
 #include "http/json_body.hpp"
 #include "log/log.hpp"
+#include "orders/request.hpp"
 #include "pg/params.hpp"
 
 namespace surge::flashsales {
@@ -58,8 +59,9 @@ SELECT EXISTS (SELECT 1 FROM flashsales WHERE id = $1::bigint),
 FROM flashsale_orders WHERE flashsale_id = $1::bigint
 )sql";
 
-constexpr std::array<const char*, 7> kOutcomeNames = {
-    "reserved", "repeated", "unknown", "not_started", "ended", "sold_out", "limit_exceeded"};
+constexpr std::array<const char*, 8> kOutcomeNames = {
+    "reserved", "repeated", "unknown",        "not_started",
+    "ended",    "sold_out", "limit_exceeded", "idempotency_key_reused"};
 
 struct Sale {
   std::int64_t id = 0;
@@ -129,16 +131,23 @@ boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
   s.starts_ms = starts;
   s.ends_ms = ends;
   if (s.product_id <= 0) {
-    throw http::Error::not_found("no such product");
+    throw http::Error::invalid_request("product_id", "must be a positive integer");
   }
-  if (s.stock < 0 || s.stock > 100'000'000) {
-    throw http::Error::invalid_request("stock", "must be 0..100000000");
-  }
-  if (s.price_cents < 0) {
-    throw http::Error::invalid_request("price_cents", "must be >= 0");
+  // A sale of nothing is a mistake, as a red packet of count 0 is.
+  if (s.stock < 1 || s.stock > 100'000'000) {
+    throw http::Error::invalid_request("stock", "must be 1..100000000");
   }
   if (s.per_user_limit < 1 || s.per_user_limit > 1'000'000) {
     throw http::Error::invalid_request("per_user_limit", "must be 1..1000000");
+  }
+  // The largest order, per_user_limit units, must have a total the orders
+  // table can hold: a reservation that can never become an order would
+  // break "every reservation becomes exactly one confirmed order".
+  std::int64_t largest_total = 0;
+  if (s.price_cents < 0 ||
+      __builtin_mul_overflow(s.price_cents, s.per_user_limit, &largest_total)) {
+    throw http::Error::invalid_request(
+        "price_cents", "must be >= 0, and price_cents x per_user_limit at most 2^63-1 cents");
   }
   redis::Shards& shards = shards_or_unavailable();
   try {
@@ -252,10 +261,9 @@ boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
   if (quantity < 1 || quantity > 1'000'000) {
     throw http::Error::invalid_request("quantity", "must be 1..1000000");
   }
-  std::string key(ctx.request.header("Idempotency-Key").value_or(""));
-  if (key.size() > 128) {
-    throw http::Error::invalid_request("Idempotency-Key", "at most 128 characters");
-  }
+  // The same rules as for checkout orders (1..200 visible ASCII characters).
+  std::string key =
+      orders::checked_idempotency_key(ctx.request.header("Idempotency-Key")).value_or("");
   redis::Shards& shards = shards_or_unavailable();
   Reservation r;
   try {
@@ -286,6 +294,9 @@ boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
     case Reservation::Outcome::kLimitExceeded:
       throw campaigns::error(http::Status::kConflict, "limit_exceeded",
                              "this would exceed the per-user limit of the sale");
+    case Reservation::Outcome::kKeyReused:
+      throw campaigns::error(http::Status::kUnprocessableEntity, "idempotency_key_reused",
+                             "Idempotency-Key already used with a different quantity");
     case Reservation::Outcome::kUnknown:
       break;
   }

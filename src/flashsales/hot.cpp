@@ -12,30 +12,40 @@ namespace {
 
 // KEYS: meta, users, refs, idem, stream. ARGV: user, quantity, new ref,
 // idempotency key ("" none), sale id.
-// Returns {code, ref}: 0 reserved, 1 repeated (idempotency key), -1 unknown,
-// -2 not started, -3 ended, -4 sold out, -5 limit exceeded.
+// Returns {code, ref}: 0 reserved, 1 repeated (idempotency key, same
+// quantity), 2 key reused with another quantity (ref of the first), -1
+// unknown, -2 not started, -3 ended, -5 limit exceeded, -4 sold out — the
+// per-user limit is checked first: it holds whatever the stock.
+// The idem hash maps "<user>:<key>" to "<ref> <quantity>" (entries written
+// before the quantity was kept hold the bare ref and match any quantity).
 const redis::Script kOrder(R"lua(
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, ''} end
+local m = redis.call('HMGET', KEYS[1], 'starts_ms', 'ends_ms', 'remaining', 'limit', 'price_cents', 'product_id')
+if not m[1] then return {-1, ''} end
+local qty = tonumber(ARGV[2])
 local idem = nil
 if ARGV[4] ~= '' then
   idem = ARGV[1] .. ':' .. ARGV[4]
-  local ref = redis.call('HGET', KEYS[4], idem)
-  if ref then return {1, ref} end
+  local prev = redis.call('HGET', KEYS[4], idem)
+  if prev then
+    local sp = string.find(prev, ' ', 1, true)
+    if not sp then return {1, prev} end
+    local ref = string.sub(prev, 1, sp - 1)
+    if tonumber(string.sub(prev, sp + 1)) ~= qty then return {2, ref} end
+    return {1, ref}
+  end
 end
-local m = redis.call('HMGET', KEYS[1], 'starts_ms', 'ends_ms', 'remaining', 'limit', 'price_cents', 'product_id')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now < tonumber(m[1]) then return {-2, ''} end
 if now >= tonumber(m[2]) then return {-3, ''} end
-local qty = tonumber(ARGV[2])
-if tonumber(m[3]) < qty then return {-4, ''} end
 local have = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if have + qty > tonumber(m[4]) then return {-5, ''} end
+if tonumber(m[3]) < qty then return {-4, ''} end
 redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
 redis.call('HINCRBY', KEYS[1], 'reserved', qty)
 redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
-if idem then redis.call('HSET', KEYS[4], idem, ARGV[3]) end
+if idem then redis.call('HSET', KEYS[4], idem, ARGV[3] .. ' ' .. qty) end
 local expires = redis.call('PEXPIRETIME', KEYS[1])
 if expires > 0 then
   for i = 2, 4 do
@@ -130,6 +140,9 @@ boost::asio::awaitable<Reservation> order(redis::Shards& shards, std::uint64_t i
       break;
     case 1:
       r.outcome = Reservation::Outcome::kRepeated;
+      break;
+    case 2:
+      r.outcome = Reservation::Outcome::kKeyReused;
       break;
     case -2:
       r.outcome = Reservation::Outcome::kNotStarted;

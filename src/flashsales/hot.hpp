@@ -73,10 +73,11 @@ struct Reservation {
     kNotStarted,
     kEnded,
     kSoldOut,
-    kLimitExceeded
+    kLimitExceeded,
+    kKeyReused  // the idempotency key came with another quantity
   };
   Outcome outcome = Outcome::kUnknown;
-  std::string order_ref;  // kReserved, kRepeated
+  std::string order_ref;  // kReserved, kRepeated, kKeyReused (the first order's)
 };
 // idempotency_key "" = none. new_ref is used only when a reservation is made.
 boost::asio::awaitable<Reservation> order(redis::Shards& shards, std::uint64_t id,

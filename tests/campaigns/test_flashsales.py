@@ -20,7 +20,10 @@ def test_create_validates_and_404s(uc, primary):
             "starts_at": rfc3339(0), "ends_at": rfc3339(60)}
     for patch, field in [({"per_user_limit": 0}, "per_user_limit"), ({"stock": -1}, "stock"),
                          ({"ends_at": good["starts_at"]}, "ends_at"),
-                         ({"price_cents": -5}, "price_cents")]:
+                         ({"price_cents": -5}, "price_cents"), ({"stock": 0}, "stock"),
+                         ({"product_id": 0}, "product_id"), ({"product_id": -1}, "product_id"),
+                         # Its largest order's total would not fit in 64 bits.
+                         ({"price_cents": 2**63 - 1, "per_user_limit": 2}, "price_cents")]:
         r = lb.post(API + "/admin/flashsales", admin=True, body={**good, **patch})
         assert r.status == 400 and r.error_code() == "invalid_request", (patch, r.status, r.body)
         assert field in r.error_message()
@@ -58,6 +61,11 @@ def test_paths_and_idempotency(uc, primary):
     assert first.status == 202 and first.json["status"] == "queued"
     again = lb.post(path, user=21, body={"quantity": 1}, headers={"Idempotency-Key": "k1"})
     assert again.status == 202 and again.json["order_ref"] == first.json["order_ref"]
+    # The same key with another body (quantity) is refused, as for checkout.
+    r = lb.post(path, user=21, body={"quantity": 2}, headers={"Idempotency-Key": "k1"})
+    assert r.status == 422 and r.error_code() == "idempotency_key_reused", r.body
+    r = lb.post(path, user=21, body={"quantity": 1}, headers={"Idempotency-Key": ""})
+    assert r.status == 400 and r.error_code() == "invalid_request", r.body
     r = lb.post(path, user=21, body={"quantity": 2})
     assert r.status == 409 and r.error_code() == "limit_exceeded"
     assert lb.post(path, user=21, body={"quantity": 1},
@@ -203,3 +211,24 @@ def test_summaries_of_unknown_campaigns_are_404(uc):
     for kind in ("flashsales", "redpackets"):
         r = uc["lb"].get(f"{API}/admin/{kind}/999999999/summary", admin=True)
         assert r.status == 404 and r.error_code() == "not_found", (kind, r.body)
+
+
+def test_the_per_user_limit_is_checked_before_the_stock(uc, primary):
+    # Over the limit is the buyer's mistake whatever is left: 409, not 410.
+    lb = uc["lb"]
+    pid = create_product(primary)
+    sale = create_flashsale(lb, pid, stock=5, limit=2)
+    path = f"{API}/flashsales/{sale['id']}/orders"
+    r = lb.post(path, user=31, body={"quantity": 6})
+    assert r.status == 409 and r.error_code() == "limit_exceeded", r.body
+    assert lb.post(path, user=31, body={"quantity": 2}).status == 202
+    r = lb.post(path, user=31, body={"quantity": 1})
+    assert r.status == 409 and r.error_code() == "limit_exceeded", r.body
+    for user in (32, 33):
+        assert lb.post(path, user=user, body={"quantity": 1}).status == 202
+    r = lb.post(path, user=34, body={"quantity": 2})
+    assert r.status == 410 and r.error_code() == "sold_out", r.body
+    assert lb.post(path, user=34, body={"quantity": 1}).status == 202
+    r = lb.post(path, user=35, body={"quantity": 1})
+    assert r.status == 410 and r.error_code() == "sold_out", r.body
+    assert lb.get(f"{API}/flashsales/{sale['id']}").json["remaining"] == 0
