@@ -12,11 +12,12 @@ namespace {
 
 // KEYS: meta, amounts, grabs, stream. ARGV: user id, red packet id.
 // Returns {code, amount}: 0 granted, 1 already grabbed, -1 unknown,
-// -2 not started, -3 ended, -4 sold out.
+// -2 not started, -3 ended, -4 sold out. The amount is returned as the
+// stored string: Lua numbers are doubles, exact only up to 2^53.
 const redis::Script kGrab(R"lua(
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
 local prev = redis.call('HGET', KEYS[3], ARGV[1])
-if prev then return {1, tonumber(prev)} end
+if prev then return {1, prev} end
 local w = redis.call('HMGET', KEYS[1], 'starts_ms', 'ends_ms')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -32,7 +33,7 @@ end
 redis.call('HINCRBY', KEYS[1], 'granted_count', 1)
 redis.call('HINCRBY', KEYS[1], 'granted_cents', amount)
 redis.call('XADD', KEYS[4], '*', 'rp', ARGV[2], 'user', ARGV[1], 'amount', amount, 'at', now)
-return {0, tonumber(amount)}
+return {0, amount}
 )lua");
 
 constexpr std::size_t kPushChunk = 1000;
@@ -98,7 +99,15 @@ boost::asio::awaitable<Grab> grab(redis::Shards& shards, std::uint64_t id, std::
     throw redis::ProtocolError("grab script: expected {code, amount}");
   }
   Grab g;
-  g.amount_cents = a[1].as_integer();
+  if (a[1].is_string()) {
+    const auto amount = campaigns::parse_int(a[1].as_string());
+    if (!amount) {
+      throw redis::ProtocolError("grab script: amount is not an integer");
+    }
+    g.amount_cents = *amount;
+  } else {
+    g.amount_cents = a[1].as_integer();
+  }
   switch (a[0].as_integer()) {
     case 0:
       g.outcome = Grab::Outcome::kGranted;

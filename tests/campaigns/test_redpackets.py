@@ -7,6 +7,8 @@ Run: SURGE_BIN=<surge> /usr/bin/python3 -m pytest tests/campaigns
 
 from __future__ import annotations
 
+import re
+
 from campaign_support import Storm, create_redpacket, rfc3339, shard_clients, wait_until
 from ucenter_support import API, sql
 
@@ -150,7 +152,30 @@ def test_storm_500_packets_1500_users_twice(uc, stack, primary):
     assert mine.status == 200
     entries = [g for g in mine.json["grabs"] if g["redpacket_id"] == rp["id"]]
     assert len(entries) == 1 and entries[0]["amount_cents"] == granted[some]
-    assert entries[0]["grabbed_at"].endswith("Z")
+    # RFC 3339 UTC in whole seconds, like every time the API writes.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entries[0]["grabbed_at"]), entries[0]
+
+
+def test_amounts_beyond_2_to_the_53_are_answered_exactly(uc, primary):
+    # Lua numbers are doubles; the grab's answer must be the stored integer.
+    lb = uc["lb"]
+    top = 2**63 - 1
+    rp = create_redpacket(lb, total=top, count=1)
+    g = lb.post(f"{API}/redpackets/{rp['id']}/grab", user=4343)
+    assert g.status == 200 and g.json == {"amount_cents": top, "already_grabbed": False}, g.body
+    again = lb.post(f"{API}/redpackets/{rp['id']}/grab", user=4343)
+    assert again.json == {"amount_cents": top, "already_grabbed": True}, again.body
+    rp3 = create_redpacket(lb, total=top - 5, count=3)
+    answered = {}
+    for user in (4344, 4345, 4346):
+        r = lb.post(f"{API}/redpackets/{rp3['id']}/grab", user=user)
+        assert r.status == 200, r.body
+        answered[user] = r.json["amount_cents"]
+    assert sum(answered.values()) == top - 5
+    stored = wait_until(lambda: (lambda rows: dict(rows) if len(rows) == 3 else None)(
+        sql(primary, "SELECT user_id, amount_cents FROM redpacket_grabs WHERE redpacket_id = %s",
+            (rp3["id"],))), 60, "three grabs persisted")
+    assert stored == answered
 
 
 def test_my_grabs_are_a_paged_list(uc):
