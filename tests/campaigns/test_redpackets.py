@@ -204,3 +204,26 @@ def test_my_grabs_are_a_paged_list(uc):
     for bad in ("page=0", "page_size=0", "page_size=101", "page=x"):
         r = lb.get(f"{API}/me/redpackets?{bad}", user=user)
         assert r.status == 400 and r.error_code() == "invalid_request", (bad, r.body)
+
+
+def test_red_packet_etag_follows_what_is_left(uc):
+    # Cacheable GET: one ETag on every server for the same state, 304 on a
+    # match, and a new ETag once a grab changed `remaining` / `status`.
+    lb = uc["lb"]
+    rp = create_redpacket(lb, total=10, count=2)
+    path = f"{API}/redpackets/{rp['id']}"
+    first = lb.get(path)
+    etag = first.headers["ETag"]
+    for app in ("app-0", "app-1"):
+        assert uc[app].get(path).headers["ETag"] == etag
+        again = uc[app].get(path, headers={"If-None-Match": etag})
+        assert again.status == 304 and again.body in (b"", "", None), again.status
+    seen = {etag}
+    for user in (4401, 4402):
+        assert lb.post(f"{path}/grab", user=user).status == 200
+        r = lb.get(path, headers={"If-None-Match": etag})
+        assert r.status == 200, r.status
+        assert r.headers["ETag"] not in seen
+        etag = r.headers["ETag"]
+        seen.add(etag)
+    assert r.json["remaining"] == 0 and r.json["status"] == "finished"
