@@ -273,6 +273,30 @@ TEST_F(CampaignScriptsRedisTest, FlashSaleKeysLeaveTheShardTogetherAfterTheReten
   EXPECT_TRUE(run(flashsales::release(shards_, id_, 7, 1, ref)));
   EXPECT_EQ(run(expiry_of(shards_, {flashsales::failed_key(id_)})),
             (std::vector<std::int64_t>{expires}));
+  // The release emptied the users hash (gone); the next reservation creates
+  // it again, with the sale's expiry.
+  ASSERT_EQ(run(flashsales::order(shards_, id_, 8, 1, flashsales::make_order_ref(id_), "")).outcome,
+            Res::kReserved);
+  EXPECT_EQ(run(expiry_of(shards_, {flashsales::users_key(id_)})),
+            (std::vector<std::int64_t>{expires}));
+
+  // A first reservation without a key, then one with a key: each hash gets
+  // the expiry when it is created.
+  const std::uint64_t plain = id_ + 2;
+  ASSERT_TRUE(run(preload_fs(plain, {now - 1000, now + 60'000, 5, 2, 990, 5, expires})));
+  ASSERT_EQ(
+      run(flashsales::order(shards_, plain, 7, 1, flashsales::make_order_ref(plain), "")).outcome,
+      Res::kReserved);
+  const std::vector<std::string> plain_keys{
+      flashsales::meta_key(plain), flashsales::users_key(plain), flashsales::refs_key(plain),
+      flashsales::idem_key(plain)};
+  EXPECT_EQ(run(expiry_of(shards_, plain_keys)),
+            (std::vector<std::int64_t>{expires, expires, expires, -2}));
+  ASSERT_EQ(
+      run(flashsales::order(shards_, plain, 8, 1, flashsales::make_order_ref(plain), "k")).outcome,
+      Res::kReserved);
+  EXPECT_EQ(run(expiry_of(shards_, plain_keys)),
+            (std::vector<std::int64_t>{expires, expires, expires, expires}));
 
   // Released after the sale left the shard: recorded as failed (for a day),
   // nothing given back, no key of the sale created again.

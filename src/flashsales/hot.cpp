@@ -18,6 +18,11 @@ namespace {
 // per-user limit is checked first: it holds whatever the stock.
 // The idem hash maps "<user>:<key>" to "<ref> <quantity>" (entries written
 // before the quantity was kept hold the bare ref and match any quantity).
+// The sale's hashes take its expiry when they are created, not through a
+// PTTL of each on every reservation (the shard is a sale's ceiling): users
+// and refs by the reservation that makes `reserved` equal its quantity
+// (the first, or the first after releases emptied users), idem by the
+// first reservation that carries a key.
 const redis::Script kOrder(R"lua(
 local m = redis.call('HMGET', KEYS[1], 'starts_ms', 'ends_ms', 'remaining', 'limit', 'price_cents', 'product_id')
 if not m[1] then return {-1, ''} end
@@ -42,14 +47,16 @@ local have = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if have + qty > tonumber(m[4]) then return {-5, ''} end
 if tonumber(m[3]) < qty then return {-4, ''} end
 redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
-redis.call('HINCRBY', KEYS[1], 'reserved', qty)
+local reserved = redis.call('HINCRBY', KEYS[1], 'reserved', qty)
 redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
 redis.call('HSET', KEYS[3], ARGV[3], ARGV[1])
 if idem then redis.call('HSET', KEYS[4], idem, ARGV[3] .. ' ' .. qty) end
-local expires = redis.call('PEXPIRETIME', KEYS[1])
-if expires > 0 then
-  for i = 2, 4 do
-    if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIREAT', KEYS[i], expires) end
+if reserved == qty or (idem and redis.call('PTTL', KEYS[4]) == -1) then
+  local expires = redis.call('PEXPIRETIME', KEYS[1])
+  if expires > 0 then
+    for i = 2, 4 do
+      if redis.call('PTTL', KEYS[i]) == -1 then redis.call('PEXPIREAT', KEYS[i], expires) end
+    end
   end
 end
 redis.call('XADD', KEYS[5], '*', 'fs', ARGV[5], 'user', ARGV[1], 'qty', qty, 'ref', ARGV[3],
