@@ -1,11 +1,13 @@
 #!/bin/sh
-# Regenerates src/pg/migrations.cpp from migrations/*.sql (the binary embeds
-# its migrations; src/pg/migrations_test.cpp fails when they differ).
-# Usage: src/pg/embed_migrations.sh   (from anywhere)
+# Writes the C++ source that embeds migrations/*.sql in the binary. The build
+# runs it (CMakeLists.txt: a custom command into build/generated/, redone
+# when a migration changes), so the SQL lives in one place only.
+# Usage: src/pg/embed_migrations.sh OUTPUT.cpp
 set -eu
+[ $# -eq 1 ] || { echo "usage: $0 OUTPUT.cpp" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-out="$here/migrations.cpp"
+out=$1
 tmp="$out.tmp.$$"
 delim=surge_sql
 {
@@ -53,4 +55,3 @@ delim=surge_sql
   echo "// NOLINTEND(readability-identifier-naming)"
 } >"$tmp"
 mv "$tmp" "$out"
-echo "wrote $out ($count migrations)"

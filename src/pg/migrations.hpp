@@ -1,8 +1,9 @@
 #pragma once
 
 // The migrations compiled into the binary: migrations/NNNN_name.sql, each
-// embedded verbatim in migrations.cpp (regenerate with
-// src/pg/embed_migrations.sh; migrations_test.cpp checks they match).
+// embedded verbatim by a source file the build generates from the folder
+// (src/pg/embed_migrations.sh, run by CMakeLists.txt; migrations_test.cpp
+// checks the embedded copy against the files).
 //
 // Thread safety: immutable static data.
 

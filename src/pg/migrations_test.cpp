@@ -54,16 +54,13 @@ TEST(PgMigrationsTest, EmbeddedCopyMatchesMigrationsFolder) {
   }
   for (const auto& [name, text] : files) {
     const auto it = embedded.find(name);
-    ASSERT_NE(it, embedded.end()) << "migrations/" << name
-                                  << ".sql is not embedded: run src/pg/embed_migrations.sh";
+    ASSERT_NE(it, embedded.end()) << "migrations/" << name << ".sql is not embedded: rebuild";
     EXPECT_EQ(it->second, text) << "migrations/" << name
-                                << ".sql differs from src/pg/migrations.cpp: run "
-                                << "src/pg/embed_migrations.sh";
+                                << ".sql differs from the embedded copy: rebuild";
   }
   for (const auto& [name, text] : embedded) {
     EXPECT_TRUE(files.contains(name))
-        << name << " is embedded but migrations/" << name << ".sql is gone: run "
-        << "src/pg/embed_migrations.sh";
+        << name << " is embedded but migrations/" << name << ".sql is gone: rebuild";
   }
 }
 
