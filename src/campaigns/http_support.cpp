@@ -1,5 +1,6 @@
 #include "campaigns/http_support.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
@@ -47,6 +48,52 @@ void throw_if_unavailable(const pg::Error& e) {
 
 http::Error error(http::Status status, std::string_view code, std::string_view message) {
   return {status, std::string(code), std::string(message)};
+}
+
+boost::asio::awaitable<pg::Result> campaign_row(pg::Cluster& db, const char* sql, std::uint64_t id,
+                                                std::string_view missing) {
+  pg::Result rows;
+  try {
+    rows = co_await db.read(sql, pg::params(id));
+    if (rows.empty()) {
+      rows = co_await db.read(sql, pg::params(id), pg::kPrimaryLsn);
+    }
+  } catch (const pg::Error& e) {
+    throw_if_unavailable(e);
+    throw;
+  }
+  if (rows.empty()) {
+    throw http::Error::not_found(std::string(missing));
+  }
+  co_return rows;
+}
+
+boost::asio::awaitable<std::int64_t> remaining(pg::Cluster& db, redis::Shards* shards,
+                                               std::uint64_t id, std::int64_t allocation,
+                                               const char* persisted_sql, LiveRemaining live) {
+  bool shard_down = shards == nullptr;
+  if (!shard_down) {
+    try {
+      if (const std::optional<std::int64_t> left = co_await live(*shards, id)) {
+        co_return *left;
+      }
+    } catch (const redis::Error& e) {
+      if (!e.unavailable()) {
+        throw;
+      }
+      shard_down = true;
+    }
+  }
+  try {
+    // With the shard down the primary answers: a replica behind it would
+    // show units as left that the worker has already persisted.
+    const pg::Result n =
+        co_await db.read(persisted_sql, pg::params(id), shard_down ? pg::kPrimaryLsn : pg::Lsn{0});
+    co_return std::max<std::int64_t>(0, allocation - n.get<std::int64_t>(0, 0));
+  } catch (const pg::Error& e) {
+    throw_if_unavailable(e);
+    throw;
+  }
 }
 
 }  // namespace surge::campaigns

@@ -1,18 +1,25 @@
 #pragma once
 
 // Edge helpers shared by the campaign modules (red packets, flash sales):
-// path ids, the time window of a creation body, and failure mapping.
+// path ids, the time window of a creation body, failure mapping, and the
+// reads behind a campaign's GET.
 //
-// Thread safety: plain functions.
+// Thread safety: plain functions; the coroutines run on the caller's
+// executor.
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <utility>
 
+#include <boost/asio/awaitable.hpp>
+
 #include "http/error.hpp"
 #include "http/json_body.hpp"
+#include "pg/cluster.hpp"
 #include "pg/error.hpp"
 #include "redis/error.hpp"
+#include "redis/shards.hpp"
 
 namespace surge::campaigns {
 
@@ -32,5 +39,27 @@ void throw_if_unavailable(const redis::Error& e);
 void throw_if_unavailable(const pg::Error& e);
 
 http::Error error(http::Status status, std::string_view code, std::string_view message);
+
+// The campaign's row read by `sql` ($1 the id): a replica's answer, else the
+// primary's (a campaign just created may not have reached the replica);
+// 404 not_found with `missing` when neither has it, 503 when the database
+// is unreachable.
+boost::asio::awaitable<pg::Result> campaign_row(pg::Cluster& db, const char* sql, std::uint64_t id,
+                                                std::string_view missing);
+
+// Reads the shard's live count of what is left of campaign `id` (nullopt:
+// its keys are gone).
+using LiveRemaining = boost::asio::awaitable<std::optional<std::int64_t>> (*)(redis::Shards& shards,
+                                                                              std::uint64_t id);
+
+// What a campaign's GET shows as remaining: the shard's live count, else
+// (the shard down, or its keys expired after the end) the allocation less
+// what the database has persisted (`persisted_sql`: one bigint, $1 the id).
+// Degraded (DESIGN.md principle 4): the GET still answers while grabs and
+// orders, which only the shard can decide, get 503. The persisted count is
+// at least what is gone, so the answer never shows more than there is.
+boost::asio::awaitable<std::int64_t> remaining(pg::Cluster& db, redis::Shards* shards,
+                                               std::uint64_t id, std::int64_t allocation,
+                                               const char* persisted_sql, LiveRemaining live);
 
 }  // namespace surge::campaigns

@@ -88,6 +88,12 @@ std::string render(const Sale& s, std::int64_t remaining) {
   return boost::json::serialize(o);
 }
 
+boost::asio::awaitable<std::optional<std::int64_t>> live_remaining(redis::Shards& shards,
+                                                                   std::uint64_t id) {
+  const std::optional<Counts> live = co_await counts(shards, id);
+  co_return live ? std::optional(live->remaining) : std::nullopt;
+}
+
 }  // namespace
 
 FlashSales::FlashSales(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry,
@@ -205,50 +211,13 @@ boost::asio::awaitable<void> FlashSales::forget(redis::Shards& shards, std::uint
 
 boost::asio::awaitable<void> FlashSales::get(http::Context& ctx) {
   const std::uint64_t id = campaigns::path_id(ctx.param("id"));
-  Sale s;
-  try {
-    pg::Result rows = co_await db_.read(kGet, pg::params(id));
-    if (rows.empty()) {
-      rows = co_await db_.read(kGet, pg::params(id), pg::kPrimaryLsn);
-    }
-    if (rows.empty()) {
-      throw http::Error::not_found("no such flash sale");
-    }
-    s = Sale{rows.get<std::int64_t>(0, 0), rows.get<std::int64_t>(0, 1),
-             rows.get<std::int64_t>(0, 2), rows.get<std::int64_t>(0, 3),
-             rows.get<std::int64_t>(0, 4), rows.get<std::int64_t>(0, 5),
-             rows.get<std::int64_t>(0, 6)};
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
-  std::optional<Counts> live;
-  bool shard_down = shards_ == nullptr;
-  try {
-    if (!shard_down) {
-      live = co_await counts(*shards_, id);
-    }
-  } catch (const redis::Error& e) {
-    if (!e.unavailable()) {
-      throw;
-    }
-    shard_down = true;
-  }
-  std::int64_t remaining = live ? live->remaining : 0;
-  if (shard_down || !live) {
-    // Degraded (DESIGN.md principle 4): the persisted reservations say at
-    // least how much is gone; orders still need the shard and answer 503.
-    // Or the keys expired after the end (retention): the persisted units
-    // are all.
-    try {
-      const pg::Result n = co_await db_.read(kPersistedUnits, pg::params(id),
-                                             shard_down ? pg::kPrimaryLsn : pg::Lsn{0});
-      remaining = std::max<std::int64_t>(0, s.stock - n.get<std::int64_t>(0, 0));
-    } catch (const pg::Error& e) {
-      campaigns::throw_if_unavailable(e);
-      throw;
-    }
-  }
+  const pg::Result rows = co_await campaigns::campaign_row(db_, kGet, id, "no such flash sale");
+  const Sale s{rows.get<std::int64_t>(0, 0), rows.get<std::int64_t>(0, 1),
+               rows.get<std::int64_t>(0, 2), rows.get<std::int64_t>(0, 3),
+               rows.get<std::int64_t>(0, 4), rows.get<std::int64_t>(0, 5),
+               rows.get<std::int64_t>(0, 6)};
+  const std::int64_t remaining =
+      co_await campaigns::remaining(db_, shards_, id, s.stock, kPersistedUnits, live_remaining);
   http::respond_with_etag(ctx, render(s, remaining));
 }
 

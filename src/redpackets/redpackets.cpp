@@ -95,6 +95,12 @@ struct Row {
   std::int64_t ends_ms = 0;
 };
 
+boost::asio::awaitable<std::optional<std::int64_t>> live_remaining(redis::Shards& shards,
+                                                                   std::uint64_t id) {
+  const std::optional<Counts> live = co_await counts(shards, id);
+  co_return live ? std::optional(live->remaining) : std::nullopt;
+}
+
 }  // namespace
 
 RedPackets::RedPackets(pg::Cluster& db, redis::Shards* shards, metrics::Registry& registry,
@@ -200,49 +206,12 @@ boost::asio::awaitable<void> RedPackets::forget(redis::Shards& shards, std::uint
 
 boost::asio::awaitable<void> RedPackets::get(http::Context& ctx) {
   const std::uint64_t id = campaigns::path_id(ctx.param("id"));
-  Row row;
-  try {
-    pg::Result rows = co_await db_.read(kGet, pg::params(id));
-    if (rows.empty()) {
-      // Just created, the replica may not have it yet.
-      rows = co_await db_.read(kGet, pg::params(id), pg::kPrimaryLsn);
-    }
-    if (rows.empty()) {
-      throw http::Error::not_found("no such red packet");
-    }
-    row = Row{rows.get<std::int64_t>(0, 0), rows.get<std::int64_t>(0, 1),
-              rows.get<std::int64_t>(0, 2), rows.get<std::int64_t>(0, 3),
-              rows.get<std::int64_t>(0, 4)};
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
-  std::optional<Counts> live;
-  bool shard_down = shards_ == nullptr;
-  try {
-    if (!shard_down) {
-      live = co_await counts(*shards_, id);
-    }
-  } catch (const redis::Error& e) {
-    if (!e.unavailable()) {
-      throw;
-    }
-    shard_down = true;
-  }
-  std::int64_t remaining = live ? live->remaining : 0;
-  if (shard_down || !live) {
-    // Degraded (DESIGN.md principle 4): the persisted grabs say at least
-    // how many are gone; grabs still need the shard and answer 503. Or the
-    // keys expired after the end (retention): the persisted grabs are all.
-    try {
-      const pg::Result n = co_await db_.read(kPersistedCount, pg::params(id),
-                                             shard_down ? pg::kPrimaryLsn : pg::Lsn{0});
-      remaining = std::max<std::int64_t>(0, row.count - n.get<std::int64_t>(0, 0));
-    } catch (const pg::Error& e) {
-      campaigns::throw_if_unavailable(e);
-      throw;
-    }
-  }
+  const pg::Result rows = co_await campaigns::campaign_row(db_, kGet, id, "no such red packet");
+  const Row row{rows.get<std::int64_t>(0, 0), rows.get<std::int64_t>(0, 1),
+                rows.get<std::int64_t>(0, 2), rows.get<std::int64_t>(0, 3),
+                rows.get<std::int64_t>(0, 4)};
+  const std::int64_t remaining =
+      co_await campaigns::remaining(db_, shards_, id, row.count, kPersistedCount, live_remaining);
   boost::json::object o;
   o.emplace("id", row.id);
   o.emplace("count", row.count);
