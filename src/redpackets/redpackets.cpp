@@ -312,7 +312,7 @@ boost::asio::awaitable<void> RedPackets::mine(http::Context& ctx) {
     g.emplace("redpacket_id", rows.get<std::int64_t>(i, 0));
     g.emplace("amount_cents", rows.get<std::int64_t>(i, 1));
     // Whole seconds, as every other time the API writes (the row keeps ms).
-    const std::int64_t grabbed_ms = rows.get<std::int64_t>(i, 2);
+    const auto grabbed_ms = rows.get<std::int64_t>(i, 2);
     g.emplace("grabbed_at", campaigns::format_rfc3339(grabbed_ms - grabbed_ms % 1000));
     grabs.push_back(std::move(g));
   }
