@@ -1,41 +1,34 @@
 // Shards against live Redis servers.
 //
-// By default the test starts its own redis-server processes (free ports
-// found by binding port 0, no persistence, in a temporary directory) and
-// kills them at the end. SURGE_TEST_REDIS="host:port,host:port" uses
+// By default the test starts its own redis-server processes
+// (test_support::LocalRedis: free ports, no persistence, a temporary
+// directory) and kills them at the end. SURGE_TEST_REDIS="host:port,host:port" uses
 // existing servers instead (the tests that kill and restart a server are
 // skipped then; keys carry a per-run prefix; SCRIPT FLUSH is used).
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
-#include <signal.h>
 #include <stdexcept>
 #include <string>
-#include <sys/prctl.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include "metrics/registry.hpp"
 #include "redis/error.hpp"
 #include "redis/shards.hpp"
+#include "redis/test_support/local_servers.hpp"
 
 namespace surge::redis {
 namespace {
@@ -43,23 +36,15 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using test_support::LocalRedis;
 
 // ===========================================================================
-// Test servers
+// I/O threads and helpers
 // ===========================================================================
 
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-bool accepts(std::uint16_t port) {
-  asio::io_context io;
-  asio::ip::tcp::socket s(io);
-  boost::system::error_code ec;
-  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  return !ec;
+// `n` servers of our own with DEBUG enabled, or SURGE_TEST_REDIS's.
+LocalRedis::Options servers_of(std::size_t n) {
+  return {.count = n, .enable_debug_command = true};
 }
 
 // Waits for `condition` with a deadline (no fixed sleeps).
@@ -73,113 +58,6 @@ bool eventually(const std::function<bool()>& condition, Clock::duration deadline
   }
   return condition();
 }
-
-class RedisServers {
- public:
-  explicit RedisServers(std::size_t n) {
-    if (const char* env = std::getenv("SURGE_TEST_REDIS"); env != nullptr && *env != '\0') {
-      std::string list = env;
-      std::size_t start = 0;
-      while (start <= list.size()) {
-        const std::size_t comma = list.find(',', start);
-        const std::string item =
-            list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (!item.empty()) {
-          external_.push_back(item);
-        }
-        if (comma == std::string::npos) {
-          break;
-        }
-        start = comma + 1;
-      }
-      if (external_.size() < n) {
-        throw std::runtime_error("SURGE_TEST_REDIS names fewer servers than the test needs");
-      }
-      external_.resize(n);
-      return;
-    }
-    std::string pattern = (std::filesystem::temp_directory_path() / "surge-redistest-XXXXXX");
-    if (mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    dir_ = pattern;
-    for (std::size_t i = 0; i < n; ++i) {
-      ports_.push_back(free_port());
-      pids_.push_back(-1);
-      start(i);
-    }
-  }
-
-  ~RedisServers() {
-    for (std::size_t i = 0; i < pids_.size(); ++i) {
-      kill(i);
-    }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
-
-  bool owned() const { return external_.empty(); }
-
-  std::vector<std::string> addresses() const {
-    if (!owned()) {
-      return external_;
-    }
-    std::vector<std::string> out;
-    for (auto p : ports_) {
-      out.push_back("127.0.0.1:" + std::to_string(p));
-    }
-    return out;
-  }
-
-  void kill(std::size_t i) {
-    if (pids_.at(i) > 0) {
-      ::kill(pids_[i], SIGKILL);
-      int status = 0;
-      ::waitpid(pids_[i], &status, 0);
-      pids_[i] = -1;
-    }
-  }
-
-  void start(std::size_t i) {
-    const std::string port = std::to_string(ports_.at(i));
-    const std::string sub = dir_ + "/" + std::to_string(i);
-    std::filesystem::create_directories(sub);
-    const std::string log = sub + "/redis.log";
-    const pid_t parent = ::getpid();
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-      throw std::runtime_error("fork failed");
-    }
-    if (pid == 0) {
-      // The server dies with the test even if the test is killed.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) {
-        ::_exit(127);
-      }
-      ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
-              "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir",
-              sub.c_str(), "--logfile", log.c_str(), "--enable-debug-command", "local",
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    pids_[i] = pid;
-    if (!eventually([&] { return accepts(ports_[i]); })) {
-      throw std::runtime_error("redis-server did not start on port " + port);
-    }
-  }
-
- private:
-  std::vector<std::string> external_;
-  std::string dir_;
-  std::vector<std::uint16_t> ports_;
-  std::vector<pid_t> pids_;
-};
-
-// ===========================================================================
-// I/O threads and helpers
-// ===========================================================================
 
 class IoThreads {
  public:
@@ -310,7 +188,7 @@ Settings fast_settings(std::vector<std::string> shards) {
 // ===========================================================================
 
 TEST(RedisShards, SetGetIncrAndTypedServerErrors) {
-  RedisServers servers(2);
+  LocalRedis servers(servers_of(2));
   metrics::Registry registry;
   IoThreads io(1);
   Shards shards(fast_settings(servers.addresses()), io.contexts(), registry);
@@ -346,7 +224,7 @@ TEST(RedisShards, SetGetIncrAndTypedServerErrors) {
 }
 
 TEST(RedisShards, PipelineOfAThousandCommandsInOrder) {
-  RedisServers servers(1);
+  LocalRedis servers(servers_of(1));
   metrics::Registry registry;
   IoThreads io(1);
   Shards shards(fast_settings(servers.addresses()), io.contexts(), registry);
@@ -369,7 +247,7 @@ TEST(RedisShards, PipelineOfAThousandCommandsInOrder) {
 }
 
 TEST(RedisShards, EvalShaReloadsTheScriptAfterScriptFlush) {
-  RedisServers servers(1);
+  LocalRedis servers(servers_of(1));
   metrics::Registry registry;
   IoThreads io(1);
   Shards shards(fast_settings(servers.addresses()), io.contexts(), registry);
@@ -436,7 +314,7 @@ bool publish_until_delivered(IoThreads& io, Shards& shards, const std::string& c
 }
 
 TEST(RedisShards, PubSubDeliversAndResubscribesAfterRestart) {
-  RedisServers servers(2);
+  LocalRedis servers(servers_of(2));
   metrics::Registry registry;
   IoThreads io(2);
   Shards shards(fast_settings(servers.addresses()), io.contexts(), registry);
@@ -491,7 +369,7 @@ asio::awaitable<std::vector<double>> failing_calls(Shards& shards, std::size_t s
 }
 
 TEST(RedisShards, BreakerOpensOnADeadShardFailsFastAndClosesAfterRestart) {
-  RedisServers servers(2);
+  LocalRedis servers(servers_of(2));
   if (!servers.owned()) {
     GTEST_SKIP() << "needs test-owned servers";
   }
@@ -543,7 +421,7 @@ TEST(RedisShards, BreakerOpensOnADeadShardFailsFastAndClosesAfterRestart) {
 }
 
 TEST(RedisShards, SlowReplyTimesOut) {
-  RedisServers servers(1);
+  LocalRedis servers(servers_of(1));
   metrics::Registry registry;
   IoThreads io(1);
   Settings settings = fast_settings(servers.addresses());
@@ -580,7 +458,7 @@ asio::awaitable<std::int64_t> incr_many(Shards& shards, std::string key, int n) 
 }
 
 TEST(RedisShards, CallsFromTwoIoThreadsAtOnce) {
-  RedisServers servers(1);
+  LocalRedis servers(servers_of(1));
   metrics::Registry registry;
   IoThreads io(2);
   Shards shards(fast_settings(servers.addresses()), io.contexts(), registry);
@@ -614,7 +492,7 @@ TEST(RedisShards, CallsFromTwoIoThreadsAtOnce) {
 }
 
 TEST(RedisShards, StopFailsCallsFastAndClosesConnections) {
-  RedisServers servers(1);
+  LocalRedis servers(servers_of(1));
   metrics::Registry registry;
   IoThreads io(1);
   Shards shards(fast_settings(servers.addresses()), io.contexts(), registry);

@@ -1,7 +1,8 @@
 // Live tests of the accounts routes and `surge seed` against a real
 // PostgreSQL (test_support::LocalServers, or SURGE_TEST_PG_PRIMARY) and a
-// real redis-server started here on a free port (tests that need Redis skip
-// when /usr/bin/redis-server is missing).
+// real redis-server started here on a free port (redis::test_support::
+// LocalRedis, never SURGE_TEST_REDIS's; tests that need Redis skip when
+// /usr/bin/redis-server is missing).
 //
 // Requests go through the real Router, AuthMiddleware and Dispatcher on I/O
 // threads that the pg::Cluster and redis::Shards serve, exactly as in
@@ -12,22 +13,16 @@
 // check behaviour; argon2's cost is measured elsewhere (src/users/README.md).
 
 #include <atomic>
-#include <fcntl.h>
-#include <filesystem>
 #include <functional>
 #include <future>
 #include <memory>
 #include <optional>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 #include <fmt/format.h>
@@ -42,6 +37,7 @@
 #include "pg/migrate.hpp"
 #include "pg/test_support/local_servers.hpp"
 #include "redis/shards.hpp"
+#include "redis/test_support/local_servers.hpp"
 #include "users/accounts.hpp"
 #include "users/commands.hpp"
 
@@ -52,88 +48,11 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using namespace std::chrono_literals;  // NOLINT(google-build-using-namespace)
 using pg::test_support::LocalServers;
+using redis::test_support::LocalRedis;
 
 constexpr std::string_view kSecret = "accounts-pgtest-secret";
 constexpr std::string_view kAdmin = "accounts-pgtest-admin";
 constexpr std::int64_t kStart = 1764057600;  // a window boundary for 60 s windows
-
-// ===========================================================================
-// A throwaway redis-server
-// ===========================================================================
-
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-bool accepts(std::uint16_t port) {
-  asio::io_context io;
-  asio::ip::tcp::socket s(io);
-  boost::system::error_code ec;
-  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  return !ec;
-}
-
-class RedisServer {
- public:
-  RedisServer() : port_(free_port()) {
-    if (!std::filesystem::exists("/usr/bin/redis-server")) {
-      return;
-    }
-    std::string pattern = std::filesystem::temp_directory_path() / "surge-users-pgtest-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    dir_ = pattern;
-    const std::string port = std::to_string(port_);
-    pid_ = ::fork();
-    if (pid_ < 0) {
-      throw std::runtime_error("fork failed");
-    }
-    if (pid_ == 0) {
-      // Dies with the test process, and keeps none of its pipes open.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const int null = ::open("/dev/null", O_RDWR);
-      ::dup2(null, STDIN_FILENO);
-      ::dup2(null, STDOUT_FILENO);
-      ::dup2(null, STDERR_FILENO);
-      ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind",
-              "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir",
-              dir_.c_str(), "--logfile", (dir_ + "/redis.log").c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!accepts(port_)) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        throw std::runtime_error("redis-server did not start");
-      }
-      std::this_thread::sleep_for(10ms);  // polling interval
-    }
-  }
-  ~RedisServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
-
-  bool running() const { return pid_ > 0; }
-  std::string address() const { return fmt::format("127.0.0.1:{}", port_); }
-
- private:
-  std::uint16_t port_;
-  pid_t pid_ = -1;
-  std::string dir_;
-};
 
 // ===========================================================================
 // Fixture
@@ -166,7 +85,10 @@ class AccountsPgTest : public ::testing::Test {
       database_uri_ =
           new std::string(servers_->create_database(fmt::format("accounts_pgtest_{}", ::getpid())));
       pg::migrate(*database_uri_);
-      redis_ = new RedisServer();
+      if (LocalRedis::installed()) {  // else the tests that need Redis skip
+        redis_ =
+            new LocalRedis(LocalRedis::Options{.from_environment = false, .start_timeout = 10s});
+      }
     } catch (const std::exception& e) {
       setup_error_ = e.what();
     }
@@ -355,7 +277,7 @@ class AccountsPgTest : public ::testing::Test {
 
   static LocalServers* servers_;
   static std::string* database_uri_;
-  static RedisServer* redis_;
+  static LocalRedis* redis_;
   static std::string setup_error_;
 
   metrics::Registry registry_;  // first: outlives everything that records
@@ -373,7 +295,7 @@ class AccountsPgTest : public ::testing::Test {
 
 LocalServers* AccountsPgTest::servers_ = nullptr;
 std::string* AccountsPgTest::database_uri_ = nullptr;
-RedisServer* AccountsPgTest::redis_ = nullptr;
+LocalRedis* AccountsPgTest::redis_ = nullptr;
 std::string AccountsPgTest::setup_error_;
 
 // ===========================================================================
@@ -500,7 +422,7 @@ TEST_F(AccountsPgTest, LoginWithoutSecretIsUnavailable) {
 // ===========================================================================
 
 TEST_F(AccountsPgTest, FailedLoginsPerNameAreLimitedUntilTheWindowEnds) {
-  if (!redis_->running()) {
+  if (redis_ == nullptr) {
     GTEST_SKIP() << "redis-server not installed";
   }
   start(settings(), redis_->address());
@@ -521,7 +443,7 @@ TEST_F(AccountsPgTest, FailedLoginsPerNameAreLimitedUntilTheWindowEnds) {
 }
 
 TEST_F(AccountsPgTest, SuccessfulLoginsAreRefunded) {
-  if (!redis_->running()) {
+  if (redis_ == nullptr) {
     GTEST_SKIP() << "redis-server not installed";
   }
   start(settings(), redis_->address());
@@ -540,7 +462,7 @@ TEST_F(AccountsPgTest, SuccessfulLoginsAreRefunded) {
 }
 
 TEST_F(AccountsPgTest, FailedLoginsPerAddressAreLimited) {
-  if (!redis_->running()) {
+  if (redis_ == nullptr) {
     GTEST_SKIP() << "redis-server not installed";
   }
   AccountsSettings s = settings();
@@ -559,7 +481,8 @@ TEST_F(AccountsPgTest, FailedLoginsPerAddressAreLimited) {
 }
 
 TEST_F(AccountsPgTest, RedisDownFailsOpen) {
-  start(settings(), fmt::format("127.0.0.1:{}", free_port()));  // nothing listens
+  start(settings(),
+        fmt::format("127.0.0.1:{}", redis::test_support::free_loopback_port()));  // nothing listens
   const std::string name = unique("open");
   ASSERT_EQ(register_user(name, "password123").status, 201U);
   for (int i = 0; i < 12; ++i) {

@@ -7,29 +7,23 @@
 // then carry a random name per run).
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <mutex>
 #include <random>
 #include <set>
-#include <signal.h>
 #include <string>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_future.hpp>
 #include <gtest/gtest.h>
 
 #include "campaigns/stream.hpp"
 #include "metrics/registry.hpp"
 #include "redis/shards.hpp"
+#include "redis/test_support/local_servers.hpp"
 #include "worker/consumer.hpp"
 
 namespace surge::worker {
@@ -37,79 +31,7 @@ namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
-
-std::uint16_t free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-bool accepts(std::uint16_t port) {
-  asio::io_context io;
-  asio::ip::tcp::socket s(io);
-  boost::system::error_code ec;
-  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
-  return !ec;
-}
-
-class RedisServer {
- public:
-  RedisServer() {
-    if (const char* env = std::getenv("SURGE_TEST_REDIS"); env != nullptr && *env != '\0') {
-      const std::string list = env;
-      address_ = list.substr(0, list.find(','));
-      return;
-    }
-    std::string pattern = std::filesystem::temp_directory_path() / "surge-worker-redistest-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    dir_ = pattern;
-    const std::uint16_t port = free_port();
-    const std::string port_text = std::to_string(port);
-    const std::string log = dir_ + "/redis.log";
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) {
-      throw std::runtime_error("fork failed");
-    }
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // dies with the test
-      if (::getppid() != parent) {
-        ::_exit(127);
-      }
-      ::execl("/usr/bin/redis-server", "redis-server", "--port", port_text.c_str(), "--bind",
-              "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir",
-              dir_.c_str(), "--logfile", log.c_str(), static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!accepts(port)) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        throw std::runtime_error("redis-server did not start");
-      }
-      std::this_thread::sleep_for(5ms);
-    }
-    address_ = "127.0.0.1:" + port_text;
-  }
-  ~RedisServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    if (!dir_.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
-  const std::string& address() const { return address_; }
-
- private:
-  std::string address_;
-  std::string dir_;
-  pid_t pid_ = -1;
-};
+using redis::test_support::LocalRedis;
 
 // Persists entries with a "v" field; one whose v is "fail" fails its batch.
 class FakeSink : public Sink {
@@ -223,7 +145,7 @@ class WorkerPoolRedisTest : public ::testing::Test {
     return predicate();
   }
 
-  RedisServer server_;
+  LocalRedis server_;
   metrics::Registry registry_;
   asio::io_context io_{1};
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
