@@ -133,7 +133,8 @@ void Connection::write_error_and_close(Status status, std::string_view message) 
   response_.clear();
   request_.headers.clear();
   request_.version = 11;
-  if (parser_.head_complete() || status == Status::kPayloadTooLarge) {
+  const bool head_read = parser_.head_complete() || status == Status::kPayloadTooLarge;
+  if (head_read) {
     // e.g. 413: the whole head was read (Beast checks a declared length
     // against the limit after the last field, before it calls the head
     // done), so its X-Request-Id is known.
@@ -142,6 +143,15 @@ void Connection::write_error_and_close(Status status, std::string_view message) 
   request_.keep_alive = false;
   Context ctx(request_, response_, socket_.get_executor());
   assign_request_id(ctx);
+  if (!head_read) {
+    // The parser stopped inside the head (431, 505, a malformed field): the
+    // client's id is still in the bytes received, and a client correlating
+    // its failures needs it most here. (A view into in_, copied out by
+    // serialize() below.)
+    if (const auto sent = scan_request_id(std::string_view(in_.get() + begin_, end_ - begin_))) {
+      ctx.request_id = *sent;
+    }
+  }
   const char* const code =
       status == Status::kPayloadTooLarge               ? "payload_too_large"
       : status == Status::kRequestHeaderFieldsTooLarge ? "request_header_fields_too_large"

@@ -395,5 +395,21 @@ TEST(RequestId, Acceptable) {
   EXPECT_FALSE(is_acceptable_request_id("\x7f"));
 }
 
+TEST(RequestId, ScannedFromAHeadTheParserRefused) {
+  // Case-insensitive name, value trimmed, found past a malformed line.
+  EXPECT_EQ(scan_request_id("GET / HTTP/1.1\r\nHost: a\r\nbad line\r\nx-REQUEST-id:  r-1 \r\n"
+                            "X-Big: aaaa"),
+            "r-1");
+  EXPECT_EQ(scan_request_id("GET / HTTP/2.0\nX-Request-Id: r-2\n\n"), "r-2");
+  // Absent, after the blank line, cut off, unacceptable, or a longer name.
+  EXPECT_EQ(scan_request_id("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), std::nullopt);
+  EXPECT_EQ(scan_request_id("GET / HTTP/1.1\r\n\r\nX-Request-Id: body\r\n"), std::nullopt);
+  EXPECT_EQ(scan_request_id("GET / HTTP/1.1\r\nX-Request-Id: r-3"), std::nullopt);
+  EXPECT_EQ(scan_request_id("GET / HTTP/1.1\r\nX-Request-Id: a b\r\n"), std::nullopt);
+  EXPECT_EQ(scan_request_id("GET / HTTP/1.1\r\nX-Request-Ids: r-4\r\n"), std::nullopt);
+  // The request line is never a field.
+  EXPECT_EQ(scan_request_id("X-Request-Id: r-5\r\nHost: a\r\n"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace surge::http

@@ -33,6 +33,43 @@ bool is_acceptable_request_id(std::string_view id) {
   return std::ranges::all_of(id, [](char c) { return c >= 0x21 && c <= 0x7e; });
 }
 
+std::optional<std::string_view> scan_request_id(std::string_view raw_head) {
+  static constexpr std::string_view kName = "x-request-id";
+  const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+  // The request line first: never a field.
+  std::size_t at = raw_head.find('\n');
+  while (at != std::string_view::npos && at + 1 < raw_head.size()) {
+    const std::size_t start = at + 1;
+    at = raw_head.find('\n', start);
+    std::string_view line = raw_head.substr(start, at == std::string_view::npos ? at : at - start);
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    if (line.empty()) {
+      break;  // the end of the head
+    }
+    if (at == std::string_view::npos) {
+      break;  // cut off: the value may be incomplete
+    }
+    if (line.size() <= kName.size() || line[kName.size()] != ':' ||
+        !std::ranges::equal(line.substr(0, kName.size()), kName, {}, lower)) {
+      continue;
+    }
+    std::string_view value = line.substr(kName.size() + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+      value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+      value.remove_suffix(1);
+    }
+    if (is_acceptable_request_id(value)) {
+      return value;
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 void RequestIdMiddleware::before(Context& ctx) {
   assign_request_id(ctx);
 }

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <optional>
+#include <string_view>
+
 #include "http/middleware.hpp"
 
 namespace surge::http {
@@ -14,6 +17,14 @@ class RequestIdMiddleware final : public Middleware {
 };
 
 bool is_acceptable_request_id(std::string_view id);
+
+// The X-Request-Id field of a head the parser refused (431 for a head over
+// the limit, 505, a malformed field further down): the received bytes
+// scanned line by line up to the blank line or the end, the name matched
+// without regard to case. nullopt when absent or not acceptable. Lines
+// that are not `name: value` are skipped, so what the parser objected to
+// does not hide an id sent before or after it.
+std::optional<std::string_view> scan_request_id(std::string_view raw_head);
 
 // Sets ctx.request_id from the request or a new id (what the middleware does;
 // also used for responses the parser answers before routing).

@@ -143,6 +143,31 @@ def test_errors_the_lb_answers_itself_are_api_json(cluster):
     head, _, body = raw.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400"), raw
     assert json.loads(body)["error"]["code"] == "invalid_request"
+    # What nginx refuses before any location, answered like the app does.
+    port = int(url.rsplit(":", 1)[1])
+    for raw_request, status, code in [
+        (b"GET /healthz HTTP/2.0\r\nHost: x\r\nX-Request-Id: lb-505\r\n\r\n", 505,
+         "http_version_not_supported"),
+        (b"POST /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Request-Id: lb-501\r\n"
+         b"Transfer-Encoding: gzip\r\n\r\n", 400, "invalid_request"),
+        (b"TRACE /api/v1/users HTTP/1.1\r\nHost: x\r\nX-Request-Id: lb-405\r\n\r\n", 405,
+         "method_not_allowed"),
+    ]:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(raw_request)
+            raw = b""
+            while b"\r\n\r\n" not in raw or not raw.rstrip().endswith(b"}"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                raw += chunk
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 %d" % status), raw
+        assert b"content-type: application/json" in head.lower(), raw
+        assert b"\r\nx-request-id: " in head.lower(), raw
+        assert json.loads(body)["error"]["code"] == code, raw
+    r = requests.get(f"{url}/static/manifest.json", headers={"Range": "bytes=999999-"}, timeout=5)
+    api_error(r, 416, "range_not_satisfiable")
 
 
 def test_bodies_over_the_limit_get_413_through_the_lb_and_take_no_server_out(cluster):

@@ -108,3 +108,22 @@ def test_protocol_error_responses_carry_a_request_id(server, raw):
         resp = c.read_response()
     assert resp.status in (400, 413), resp
     assert resp.header("X-Request-Id"), resp
+
+
+@pytest.mark.parametrize("raw,status", [
+    # The head past its 16 KiB limit: the parser stops inside it.
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: big-head\r\nX-Big: "
+     + b"a" * 20000 + b"\r\n\r\n", 431),
+    (b"GET /healthz HTTP/2.0\r\nHost: x\r\nX-Request-Id: big-head\r\n\r\n", 505),
+    # The id after the field the parser refuses.
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\nX-Request-Id: big-head\r\n\r\n", 400),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nx-request-id: big-head\r\nContent-Length: 1\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n", 400),
+], ids=["431", "505", "two-hosts", "cl-and-te"])
+def test_protocol_errors_echo_the_clients_request_id(server, raw, status):
+    srv = server()
+    with srv.connect() as c:
+        c.send(raw)
+        resp = c.read_response()
+    assert resp.status == status, resp
+    assert resp.header("X-Request-Id") == "big-head", resp
