@@ -48,9 +48,14 @@ constexpr const char* kSelectPage =
 
 #undef SURGE_ORDER_JSON
 
+// No row when the user does not exist: a token is only a signature, and
+// anyone holding the secret may mint one for any id (API.md §1). orders has
+// no foreign key to users (see migrations/0001_init.sql), so without this an
+// order could be placed for an id that a later registration then inherits.
 constexpr const char* kInsertOrder =
     "INSERT INTO orders (user_id, status, total_cents, source, idempotency_key, request_hash) "
-    "VALUES ($1, 'created', 0, 'checkout', $2, $3) RETURNING id";
+    "SELECT $1, 'created', 0, 'checkout', $2, $3 WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) "
+    "RETURNING id";
 constexpr const char* kTakeStock =
     "UPDATE products SET stock = stock - $2, updated_at = now() "
     "WHERE id = $1 AND stock >= $2 RETURNING price_cents";
@@ -185,6 +190,10 @@ boost::asio::awaitable<Orders::Placed> Orders::place(std::uint64_t user_id, std:
     try {
       pg::Params order_args = pg::params(user_id, idempotency_key, hash);
       const pg::Result inserted = co_await tx.execute(kInsertOrder, std::move(order_args));
+      if (inserted.empty()) {
+        co_await tx.rollback();
+        throw http::Error::not_found("user not found");
+      }
       const auto order_id = inserted.get<std::uint64_t>(0, 0);
 
       std::int64_t total = 0;

@@ -116,6 +116,21 @@ def test_unknown_product_is_404_and_changes_nothing(uc, primary):
     assert n == 0
 
 
+def test_a_token_for_a_user_that_does_not_exist_places_nothing(uc, primary):
+    # A token is a signature only; an id no user holds (yet) must not get an
+    # order that the user registered with that id later would find.
+    lb = uc["lb"]
+    p = new_product(lb, stock=5)
+    (ghost,), = sql(primary, "SELECT COALESCE(max(id), 0) + 1000000 FROM users")
+    r = place(lb, ghost, [{"product_id": p["id"], "quantity": 1}])
+    assert_error(r, 404, "not_found", "user")
+    r = place(lb, ghost, [{"product_id": p["id"], "quantity": 1}], key=f"ghost-{uuid.uuid4()}")
+    assert_error(r, 404, "not_found", "user")
+    assert stock_of(primary, p["id"]) == 5
+    (n,), = sql(primary, "SELECT count(*) FROM orders WHERE user_id = %s", (ghost,))
+    assert n == 0
+
+
 def test_insufficient_stock_is_409_and_changes_nothing(uc, primary):
     lb = uc["lb"]
     uid, _ = create_user(primary, "ord")
