@@ -6,6 +6,7 @@
 #include <utility>
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 
 #include "campaigns/http_support.hpp"
 #include "campaigns/time.hpp"
@@ -59,9 +60,15 @@ SELECT EXISTS (SELECT 1 FROM flashsales WHERE id = $1::bigint),
 FROM flashsale_orders WHERE flashsale_id = $1::bigint
 )sql";
 
-constexpr std::array<const char*, 8> kOutcomeNames = {
-    "reserved", "repeated", "unknown",        "not_started",
-    "ended",    "sold_out", "limit_exceeded", "idempotency_key_reused"};
+constexpr std::array<const char*, 9> kOutcomeNames = {"reserved",
+                                                      "repeated",
+                                                      "unknown",
+                                                      "not_started",
+                                                      "ended",
+                                                      "sold_out",
+                                                      "limit_exceeded",
+                                                      "idempotency_key_reused",
+                                                      "insufficient_stock"};
 
 struct Sale {
   std::int64_t id = 0;
@@ -266,6 +273,12 @@ boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
     case Reservation::Outcome::kKeyReused:
       throw campaigns::error(http::Status::kUnprocessableEntity, "idempotency_key_reused",
                              "Idempotency-Key already used with a different quantity");
+    case Reservation::Outcome::kInsufficientStock:
+      // API.md §6 names sold_out for an order the stock cannot serve; the
+      // message tells the buyer that a smaller quantity can still be had.
+      throw campaigns::error(
+          http::Status::kGone, "sold_out",
+          fmt::format("not enough left for this quantity: {} unit(s) remain", r.left));
     case Reservation::Outcome::kUnknown:
       break;
   }

@@ -75,7 +75,7 @@ class FlashSales {
   redis::Shards* shards_;
   std::chrono::seconds hot_retention_;
   catalog::PublishHook publish_;
-  std::array<metrics::Counter, 8> orders_;  // by Reservation::Outcome
+  std::array<metrics::Counter, 9> orders_;  // by Reservation::Outcome
 };
 
 }  // namespace surge::flashsales

@@ -14,8 +14,9 @@ namespace {
 // idempotency key ("" none), sale id.
 // Returns {code, ref}: 0 reserved, 1 repeated (idempotency key, same
 // quantity), 2 key reused with another quantity (ref of the first), -1
-// unknown, -2 not started, -3 ended, -5 limit exceeded, -4 sold out — the
-// per-user limit is checked first: it holds whatever the stock.
+// unknown, -2 not started, -3 ended, -5 limit exceeded, -4 sold out, -6
+// fewer units left than asked (the ref slot holds how many) — the per-user
+// limit is checked first: it holds whatever the stock.
 // The idem hash maps "<user>:<key>" to "<ref> <quantity>" (entries written
 // before the quantity was kept hold the bare ref and match any quantity).
 // The sale's hashes take its expiry when they are created, not through a
@@ -45,7 +46,11 @@ if now < tonumber(m[1]) then return {-2, ''} end
 if now >= tonumber(m[2]) then return {-3, ''} end
 local have = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if have + qty > tonumber(m[4]) then return {-5, ''} end
-if tonumber(m[3]) < qty then return {-4, ''} end
+local left = tonumber(m[3])
+if left < qty then
+  if left <= 0 then return {-4, ''} end
+  return {-6, m[3]}
+end
 redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
 local reserved = redis.call('HINCRBY', KEYS[1], 'reserved', qty)
 redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
@@ -162,6 +167,11 @@ boost::asio::awaitable<Reservation> order(redis::Shards& shards, std::uint64_t i
       break;
     case -5:
       r.outcome = Reservation::Outcome::kLimitExceeded;
+      break;
+    case -6:
+      r.outcome = Reservation::Outcome::kInsufficientStock;
+      r.left = campaigns::parse_int(r.order_ref).value_or(0);
+      r.order_ref.clear();
       break;
     default:
       r.outcome = Reservation::Outcome::kUnknown;

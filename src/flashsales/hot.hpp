@@ -74,10 +74,12 @@ struct Reservation {
     kEnded,
     kSoldOut,
     kLimitExceeded,
-    kKeyReused  // the idempotency key came with another quantity
+    kKeyReused,         // the idempotency key came with another quantity
+    kInsufficientStock  // units are left, fewer than the quantity
   };
   Outcome outcome = Outcome::kUnknown;
   std::string order_ref;  // kReserved, kRepeated, kKeyReused (the first order's)
+  std::int64_t left = 0;  // kInsufficientStock: the units left
 };
 // idempotency_key "" = none. new_ref is used only when a reservation is made.
 boost::asio::awaitable<Reservation> order(redis::Shards& shards, std::uint64_t id,

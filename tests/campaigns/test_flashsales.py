@@ -228,6 +228,8 @@ def test_the_per_user_limit_is_checked_before_the_stock(uc, primary):
         assert lb.post(path, user=user, body={"quantity": 1}).status == 202
     r = lb.post(path, user=34, body={"quantity": 2})
     assert r.status == 410 and r.error_code() == "sold_out", r.body
+    # Not all gone: the message says how many units a smaller order can get.
+    assert "1 unit(s) remain" in r.error_message(), r.body
     assert lb.post(path, user=34, body={"quantity": 1}).status == 202
     r = lb.post(path, user=35, body={"quantity": 1})
     assert r.status == 410 and r.error_code() == "sold_out", r.body
