@@ -282,6 +282,12 @@ TEST_F(CampaignScriptsRedisTest, ReservationChecksStockLimitAndIdempotency) {
   // Over the limit is checked before the stock (3 > 2 remaining, 3 > limit 2).
   EXPECT_EQ(run(flashsales::order(shards_, id_, 8, 3, flashsales::make_order_ref(id_), "")).outcome,
             Res::kLimitExceeded);
+  // More than is left (2 of 3), within the limit: refused, saying how many are.
+  ASSERT_TRUE(run(preload_fs(id_ + 1, {now - 1000, now + 60'000, 1, 5, 990, 5})));
+  const auto short_of =
+      run(flashsales::order(shards_, id_ + 1, 8, 2, flashsales::make_order_ref(id_ + 1), ""));
+  EXPECT_EQ(short_of.outcome, Res::kInsufficientStock);
+  EXPECT_EQ(short_of.left, 1);
   EXPECT_EQ(run(flashsales::order(shards_, id_, 8, 2, flashsales::make_order_ref(id_), "")).outcome,
             Res::kReserved);
   EXPECT_EQ(run(flashsales::order(shards_, id_, 9, 1, flashsales::make_order_ref(id_), "")).outcome,
