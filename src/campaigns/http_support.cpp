@@ -7,15 +7,18 @@
 #include "campaigns/stream.hpp"
 #include "campaigns/time.hpp"
 #include "profile/db_errors.hpp"
+#include "profile/profile.hpp"
 
 namespace surge::campaigns {
 
 std::uint64_t path_id(std::string_view text) {
-  const auto v = parse_int(text);
-  if (!v || *v <= 0) {
+  // The rule of every other {id} (users, products, orders): so `01` names
+  // nothing here either.
+  const std::optional<std::uint64_t> id = profile::parse_id(text);
+  if (!id) {
     throw http::Error::not_found("no such campaign");
   }
-  return static_cast<std::uint64_t>(*v);
+  return *id;
 }
 
 std::pair<std::int64_t, std::int64_t> window_of(const http::JsonBody& body) {

@@ -23,7 +23,8 @@
 
 namespace surge::campaigns {
 
-// The {id} of a path: a positive decimal id, else 404 not_found (an id
+// The {id} of a path: a positive decimal id without leading zeros that fits
+// in int64 (profile::parse_id, as for every {id}), else 404 not_found (an id
 // that cannot exist names no resource).
 std::uint64_t path_id(std::string_view text);
 

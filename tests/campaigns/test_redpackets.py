@@ -53,6 +53,9 @@ def test_create_get_and_split_in_database(uc, primary):
     assert sum(amounts) == 1000 and min(amounts) >= 1
     assert lb.get(f"{API}/redpackets/999999999").status == 404
     assert lb.get(f"{API}/redpackets/abc").status == 404
+    # One spelling per id, as for users, products and orders.
+    assert lb.get(f"{API}/redpackets/0{rp['id']}").status == 404
+    assert lb.post(f"{API}/redpackets/0{rp['id']}/grab", user=5).status == 404
     assert lb.post(f"{API}/redpackets/999999999/grab", user=5).status == 404
 
 
