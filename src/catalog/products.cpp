@@ -54,24 +54,20 @@ constexpr std::size_t kCatalogL1Bytes = std::size_t{16} << 20;
 constexpr std::size_t kPagesL1Entries = 4096;
 constexpr std::size_t kPagesL1Bytes = std::size_t{16} << 20;
 
-// UTF-8 characters (the body parser has validated the encoding).
-std::size_t utf8_chars(std::string_view s) noexcept {
-  std::size_t n = 0;
-  for (const char c : s) {
-    n += (static_cast<unsigned char>(c) & 0xC0U) != 0x80U ? 1 : 0;
-  }
-  return n;
-}
-
 std::string checked_name(const boost::json::value& v) {
   if (!v.is_string()) {
     throw http::Error::invalid_request("name", "must be a string");
   }
   const std::string_view s = v.get_string();
-  const std::size_t chars = utf8_chars(s);
-  if (chars == 0 || chars > kMaxNameChars ||
-      s.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+  // Code points: the body parser has validated the encoding.
+  const std::size_t chars = profile::utf8_length(s);
+  if (chars == 0 || chars > kMaxNameChars || s.find_first_not_of(' ') == std::string_view::npos) {
     throw http::Error::invalid_request("name", "must be 1 to 200 characters, not blank");
+  }
+  // A name is shown on one line, in lists and the published catalog: no
+  // tabs, newlines or other controls (the rule of nicknames).
+  if (profile::has_control_characters(s)) {
+    throw http::Error::invalid_request("name", "must not contain control characters");
   }
   return std::string(s);
 }

@@ -100,22 +100,29 @@ std::size_t utf8_length(std::string_view s) noexcept {
   return n;
 }
 
+bool has_control_characters(std::string_view s) noexcept {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x20 || b == 0x7F) {
+      return true;
+    }
+    // U+0080..U+009F (C1 controls) are encoded as C2 80..C2 9F.
+    if (b == 0xC2 && i + 1 < s.size()) {
+      const auto next = static_cast<unsigned char>(s[i + 1]);
+      if (next >= 0x80 && next <= 0x9F) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 std::optional<std::string_view> check_nickname(std::string_view nickname) noexcept {
   if (utf8_length(nickname) > kMaxNicknameCodePoints) {
     return "must be at most 64 characters";
   }
-  for (std::size_t i = 0; i < nickname.size(); ++i) {
-    const auto b = static_cast<unsigned char>(nickname[i]);
-    if (b < 0x20 || b == 0x7F) {
-      return "must not contain control characters";
-    }
-    // U+0080..U+009F (C1 controls) are encoded as C2 80..C2 9F.
-    if (b == 0xC2 && i + 1 < nickname.size()) {
-      const auto next = static_cast<unsigned char>(nickname[i + 1]);
-      if (next >= 0x80 && next <= 0x9F) {
-        return "must not contain control characters";
-      }
-    }
+  if (has_control_characters(nickname)) {
+    return "must not contain control characters";
   }
   return std::nullopt;
 }

@@ -89,6 +89,10 @@ std::optional<std::string_view> check_avatar_url(std::string_view url) noexcept;
 // Number of code points in valid UTF-8 (counts lead bytes).
 std::size_t utf8_length(std::string_view s) noexcept;
 
+// Whether valid UTF-8 holds a C0 or C1 control character or DEL (tabs and
+// newlines included): what a name shown on one line must not carry.
+bool has_control_characters(std::string_view s) noexcept;
+
 // The id of a path segment: canonical decimal (no sign, no leading zero),
 // 1 ≤ id ≤ 2^63−1. nullopt otherwise (API.md §1: ids are positive 64-bit;
 // an ill-formed id in a path is an unknown resource, 404).

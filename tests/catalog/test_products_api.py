@@ -52,6 +52,8 @@ def test_admin_routes_need_the_admin_token(uc):
     ({"name": "", "price_cents": 1, "stock": 1}, "name"),
     ({"name": "   ", "price_cents": 1, "stock": 1}, "name"),
     ({"name": "x" * 201, "price_cents": 1, "stock": 1}, "name"),
+    ({"name": "Blue\nmug", "price_cents": 1, "stock": 1}, "name"),
+    ({"name": "Blue\tmug", "price_cents": 1, "stock": 1}, "name"),
     ({"name": 5, "price_cents": 1, "stock": 1}, "name"),
     ({"name": "x", "stock": 1}, "price_cents"),
     ({"name": "x", "price_cents": -1, "stock": 1}, "price_cents"),
