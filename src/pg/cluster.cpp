@@ -323,6 +323,11 @@ Cluster::Impl::Impl(Settings s, std::vector<asio::io_context*> io, metrics::Regi
                                         "Query latency including the pool wait.", by_node);
     node->pool.in_use =
         registry.gauge("surge_pg_pool_in_use", "Pooled connections leased now.", by_node);
+    // What in_use is measured against: each I/O thread's pool is bounded.
+    registry
+        .gauge("surge_pg_pool_size", "Most pooled connections the node may hold (all threads).",
+               by_node)
+        .set(static_cast<std::int64_t>(settings.connections_per_thread * ios.size()));
     node->pool.waits = registry.counter("surge_pg_pool_waits_total",
                                         "Acquires that waited for a pooled connection.", by_node);
     node->up =

@@ -585,6 +585,7 @@ TEST_F(PgClusterTest, ConcurrentWorkFromTwoIoThreads) {
             4 * kPerThread);
   const std::string m = registry_.render();
   EXPECT_NE(m.find(R"(surge_pg_pool_in_use{node="primary"} 0)"), std::string::npos) << m;
+  EXPECT_NE(m.find(R"(surge_pg_pool_size{node="primary"} 4)"), std::string::npos) << m;
   EXPECT_EQ(m.find(R"(surge_pg_pool_waits_total{node="primary"} 0)"), std::string::npos)
       << "300 coroutines on 2x2 connections must have waited";
 }

@@ -679,6 +679,13 @@ Shards::Shards(Settings settings, std::vector<asio::io_context*> io_per_thread,
                            "Redis call latency (command, pipeline or eval).", shard_label);
     sh->connections = registry.gauge("surge_redis_pool_connections",
                                      "Open pooled Redis connections.", shard_label);
+    // What connections is measured against. Calls are pipelined on these
+    // connections, so a connection is never "leased": open against size is
+    // the pool's use, and pool_waits counts calls that waited for one.
+    registry
+        .gauge("surge_redis_pool_size", "Pooled Redis connections per shard (all threads).",
+               shard_label)
+        .set(static_cast<std::int64_t>(s.connections_per_thread * core.ios.size()));
     sh->circuit_open = registry.gauge("surge_redis_circuit_open",
                                       "1 while the shard's circuit breaker is open.", shard_label);
     sh->pool_waits =

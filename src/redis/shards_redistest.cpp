@@ -481,6 +481,7 @@ TEST(RedisShards, CallsFromTwoIoThreadsAtOnce) {
             std::to_string(2 * kCoroutinesPerThread * kPerCoroutine));
   // One pooled connection per thread.
   EXPECT_EQ(metric(registry, "surge_redis_pool_connections{shard=\"0\"}"), 2);
+  EXPECT_EQ(metric(registry, "surge_redis_pool_size{shard=\"0\"}"), 2);
 
   // A thread that runs none of the io_contexts may not call.
   asio::io_context foreign(1);
