@@ -287,7 +287,7 @@ asio::awaitable<void> Connection::serve() {
         break;
       }
       if (result == RequestParser::Result::kError) {
-        worker_.server().protocol_errors_.add();
+        worker_.server().count_protocol_error(parser_.error_status());
         write_error_and_close(parser_.error_status(), parser_.error_message());
         break;
       }

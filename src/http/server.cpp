@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -198,10 +199,22 @@ Server::Server(ServerSettings settings, Dispatcher& dispatcher, metrics::Registr
                                "Connections closed at once because max_connections was reached.");
   timed_out_ = registry.counter("surge_http_connections_timed_out_total",
                                 "Connections closed by the header, idle or write timeout.");
-  protocol_errors_ =
-      registry.counter("surge_http_protocol_errors_total",
-                       "Requests rejected by the parser (400/413/431/505) and closed.");
+  for (std::size_t i = 0; i < kProtocolErrorStatuses.size(); ++i) {
+    protocol_errors_[i] = registry.counter(
+        "surge_http_protocol_errors_total",
+        "Requests rejected by the parser, by the status answered, and closed.",
+        {{"status", std::to_string(kProtocolErrorStatuses[i])}}, metrics::Visibility::kOnceNonZero);
+  }
   open_connections_ = registry.gauge("surge_http_connections_open", "Connections open now.");
+}
+
+void Server::count_protocol_error(Status status) noexcept {
+  std::size_t i = 0;
+  while (i + 1 < kProtocolErrorStatuses.size() &&
+         kProtocolErrorStatuses[i] != static_cast<unsigned short>(status)) {
+    ++i;
+  }
+  protocol_errors_[i].add();
 }
 
 // stop() and wait() only post and join; a failure there terminates, as it

@@ -9,6 +9,7 @@
 // called from any thread (a signal handler's io_context, a test); wait()
 // returns once every connection is closed and every thread has finished.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -19,6 +20,7 @@
 
 #include "http/dispatcher.hpp"
 #include "http/settings.hpp"
+#include "http/status.hpp"
 #include "metrics/registry.hpp"
 
 namespace surge::http {
@@ -66,7 +68,11 @@ class Server {
   metrics::Counter accepted_;
   metrics::Counter rejected_;
   metrics::Counter timed_out_;
-  metrics::Counter protocol_errors_;
+  // Requests the parser refused, by the status answered: 400, 413, 431,
+  // 505 (the last slot also takes any other).
+  static constexpr std::array<unsigned short, 4> kProtocolErrorStatuses{400, 413, 431, 505};
+  std::array<metrics::Counter, kProtocolErrorStatuses.size()> protocol_errors_;
+  void count_protocol_error(Status status) noexcept;
 };
 
 }  // namespace surge::http

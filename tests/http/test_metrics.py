@@ -143,3 +143,22 @@ def test_latency_histograms_are_labelled_by_status(server):
         assert metric_sum(samples, LATENCY + "_count", **labels) >= 1, labels
     for s in find_samples(samples, LATENCY + "_bucket"):
         assert {"route", "method", "status", "le"} <= set(s.labels), s
+
+
+def test_requests_the_parser_refuses_are_counted_by_status(server):
+    # They never reach a route: surge_http_protocol_errors_total{status}.
+    srv = server()
+    name = "surge_http_protocol_errors_total"
+    before = scrape(srv)
+    for raw, status in [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
+        (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        (b"GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    ]:
+        with srv.connect() as c:
+            c.send(raw)
+            assert c.read_response().status == status
+    after = scrape(srv)
+    for status, n in [("400", 1), ("431", 1), ("505", 2)]:
+        assert metric_sum(after, name, status=status) - metric_sum(before, name, status=status) == n
