@@ -53,6 +53,13 @@ http::Error error(http::Status status, std::string_view code, std::string_view m
   return {status, std::string(code), std::string(message)};
 }
 
+redis::Shards& shards_or_unavailable(redis::Shards* shards) {
+  if (shards == nullptr) {
+    throw http::Error::unavailable("no campaign shards configured", std::chrono::seconds(1));
+  }
+  return *shards;
+}
+
 boost::asio::awaitable<pg::Result> campaign_row(pg::Cluster& db, const char* sql, std::uint64_t id,
                                                 std::string_view missing) {
   pg::Result rows;

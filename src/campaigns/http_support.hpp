@@ -41,6 +41,10 @@ void throw_if_unavailable(const pg::Error& e);
 
 http::Error error(http::Status status, std::string_view code, std::string_view message);
 
+// The campaign shards, or 503 Retry-After 1 when none are configured (a
+// server without Redis still answers everything the database can).
+redis::Shards& shards_or_unavailable(redis::Shards* shards);
+
 // The campaign's row read by `sql` ($1 the id): a replica's answer, else the
 // primary's (a campaign just created may not have reached the replica);
 // 404 not_found with `missing` when neither has it, 503 when the database

@@ -126,13 +126,6 @@ void FlashSales::add_routes(http::Router& router) {
               http::AsyncHandler([this](http::Context& ctx) { return summary(ctx); })});
 }
 
-redis::Shards& FlashSales::shards_or_unavailable() {
-  if (shards_ == nullptr) {
-    throw http::Error::unavailable("no campaign shards configured", std::chrono::seconds(1));
-  }
-  return *shards_;
-}
-
 boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
   const http::JsonBody body(ctx.request);
   Sale s;
@@ -162,7 +155,7 @@ boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
     throw http::Error::invalid_request(
         "price_cents", "must be >= 0, and price_cents x per_user_limit at most 2^63-1 cents");
   }
-  redis::Shards& shards = shards_or_unavailable();
+  redis::Shards& shards = campaigns::shards_or_unavailable(shards_);
   try {
     pg::Params args =
         pg::params(s.product_id, s.stock, s.price_cents, s.per_user_limit, starts, ends);
@@ -240,7 +233,7 @@ boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
   // The same rules as for checkout orders (1..200 visible ASCII characters).
   std::string key =
       orders::checked_idempotency_key(ctx.request.header("Idempotency-Key")).value_or("");
-  redis::Shards& shards = shards_or_unavailable();
+  redis::Shards& shards = campaigns::shards_or_unavailable(shards_);
   Reservation r;
   try {
     std::string ref = make_order_ref(id);
@@ -334,7 +327,7 @@ boost::asio::awaitable<void> FlashSales::order_status(http::Context& ctx) {
   if (status.empty()) {
     std::optional<std::uint64_t> owner;
     try {
-      owner = co_await ref_owner(shards_or_unavailable(), *sale, ref);
+      owner = co_await ref_owner(campaigns::shards_or_unavailable(shards_), *sale, ref);
     } catch (const redis::Error& e) {
       campaigns::throw_if_unavailable(e);
       throw;
@@ -346,7 +339,7 @@ boost::asio::awaitable<void> FlashSales::order_status(http::Context& ctx) {
     // database refused even the 'failed' row; OrderSink::abandon).
     bool failed = false;
     try {
-      failed = co_await ref_failed(shards_or_unavailable(), *sale, ref);
+      failed = co_await ref_failed(campaigns::shards_or_unavailable(shards_), *sale, ref);
     } catch (const redis::Error& e) {
       campaigns::throw_if_unavailable(e);
       throw;
@@ -378,7 +371,7 @@ boost::asio::awaitable<void> FlashSales::summary(http::Context& ctx) {
   }
   std::optional<Counts> live;
   try {
-    live = co_await counts(shards_or_unavailable(), id);
+    live = co_await counts(campaigns::shards_or_unavailable(shards_), id);
   } catch (const redis::Error& e) {
     campaigns::throw_if_unavailable(e);
     throw;

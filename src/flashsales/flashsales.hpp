@@ -65,7 +65,6 @@ class FlashSales {
   boost::asio::awaitable<void> order(http::Context& ctx);
   boost::asio::awaitable<void> order_status(http::Context& ctx);
   boost::asio::awaitable<void> summary(http::Context& ctx);
-  redis::Shards& shards_or_unavailable();
   // Deletes a created sale whose preload failed (row, and keys if any).
   boost::asio::awaitable<void> forget(redis::Shards& shards, std::uint64_t id);
   // An order the shard does not know: answered from the database (above).

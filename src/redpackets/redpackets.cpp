@@ -125,13 +125,6 @@ void RedPackets::add_routes(http::Router& router) {
               http::AsyncHandler([this](http::Context& ctx) { return summary(ctx); })});
 }
 
-redis::Shards& RedPackets::shards_or_unavailable() {
-  if (shards_ == nullptr) {
-    throw http::Error::unavailable("no campaign shards configured", std::chrono::seconds(1));
-  }
-  return *shards_;
-}
-
 boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
   const http::JsonBody body(ctx.request);
   const std::int64_t total = body.required_int("total_cents");
@@ -143,7 +136,7 @@ boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
   if (total < count) {
     throw http::Error::invalid_request("total_cents", "must be at least count (1 cent each)");
   }
-  redis::Shards& shards = shards_or_unavailable();
+  redis::Shards& shards = campaigns::shards_or_unavailable(shards_);
   std::vector<std::int64_t> amounts = split(total, count, thread_rng());
 
   std::uint64_t id = 0;
@@ -226,7 +219,7 @@ boost::asio::awaitable<void> RedPackets::get(http::Context& ctx) {
 
 boost::asio::awaitable<void> RedPackets::grab(http::Context& ctx) {
   const std::uint64_t id = campaigns::path_id(ctx.param("id"));
-  redis::Shards& shards = shards_or_unavailable();
+  redis::Shards& shards = campaigns::shards_or_unavailable(shards_);
   Grab g;
   try {
     g = co_await redpackets::grab(shards, id, ctx.principal.user_id);
@@ -338,7 +331,7 @@ boost::asio::awaitable<void> RedPackets::summary(http::Context& ctx) {
   }
   std::optional<Counts> live;
   try {
-    live = co_await counts(shards_or_unavailable(), id);
+    live = co_await counts(campaigns::shards_or_unavailable(shards_), id);
   } catch (const redis::Error& e) {
     campaigns::throw_if_unavailable(e);
     throw;

@@ -72,7 +72,6 @@ class RedPackets {
   boost::asio::awaitable<void> grab(http::Context& ctx);
   boost::asio::awaitable<void> mine(http::Context& ctx);
   boost::asio::awaitable<void> summary(http::Context& ctx);
-  redis::Shards& shards_or_unavailable();
   // Deletes a created campaign whose preload failed (rows, and keys if any).
   boost::asio::awaitable<void> forget(redis::Shards& shards, std::uint64_t id);
   // A grab the shard does not know: answered from the database (above).
