@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import selectors
 import shutil
 import socket
 import subprocess
@@ -191,6 +193,73 @@ def test_bodies_over_the_limit_get_413_through_the_lb_and_take_no_server_out(clu
         f.seek(logged_before)
         logged = f.read().decode(errors="replace")
     assert "upstream" not in logged, logged[-2000:]
+
+
+CROWD = 9_000
+
+
+def complete_response(data: bytes) -> bool:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return False
+
+
+def test_a_crowd_of_connections_is_held_and_served_at_once(cluster):
+    # A flash sale opens thousands of connections within a second. Each must
+    # be held by the lb while idle and answered once its request arrives: a
+    # worker short of connections closes idle ones ("reusing connections"),
+    # which drops exactly the clients that were about to buy.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2 * CROWD + 1_000:
+        pytest.skip(f"descriptor limit {hard} is too low for {CROWD} connections on each side")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    port = cluster.port("lb")
+    sel = selectors.DefaultSelector()
+    socks = []
+    try:
+        for _ in range(CROWD):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            socks.append(s)
+        time.sleep(1)  # every connection idle and held at once
+        request = b"GET /healthz HTTP/1.1\r\nHost: surge\r\n\r\n"
+        answers = {}
+        for s in socks:
+            s.sendall(request)
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+            answers[s] = b""
+        done = closed = 0
+        deadline = time.monotonic() + 60
+        while done + closed < CROWD and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=1):
+                s = key.fileobj
+                try:
+                    chunk = s.recv(4096)
+                except BlockingIOError:
+                    continue
+                except ConnectionError:
+                    chunk = b""
+                if not chunk:
+                    closed += 1
+                    sel.unregister(s)
+                    continue
+                answers[s] += chunk
+                if complete_response(answers[s]):
+                    done += 1
+                    sel.unregister(s)
+        statuses = [a.split(b"\r\n", 1)[0] for a in answers.values()]
+        ok = sum(1 for line in statuses if line.startswith(b"HTTP/1.1 200"))
+        assert closed == 0 and ok == CROWD, (ok, closed, CROWD)
+    finally:
+        sel.close()
+        for s in socks:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_both_app_servers_down_is_a_json_503_with_retry_after(cluster):

@@ -360,7 +360,7 @@ stop_process() {  # COMPONENT PID: SIGTERM, wait (the app's shutdown timeout + m
 # ---------------------------------------------------------------------------
 
 render_lb_conf() {
-  local dir user_line
+  local dir user_line nofile
   dir=$(data_dir lb)
   mkdir -p "$dir/tmp" "$VAR/static"
   if [ "$IS_ROOT" = 1 ]; then
@@ -374,7 +374,13 @@ render_lb_conf() {
   else
     user_line="# (not root: the workers run as the invoking user)"
   fi
+  # nginx's workers may raise their soft limit up to the hard one only.
+  nofile=$(ulimit -Hn)
+  if [ "$nofile" = unlimited ] || [ "$nofile" -gt 65536 ]; then
+    nofile=65536
+  fi
   render nginx.conf.in "$dir/nginx.conf" \
+    NOFILE="$nofile" WORKER_CONNECTIONS="$((nofile > 1280 ? nofile - 256 : 1024))" \
     USER_LINE="$user_line" WORKERS="$LB_WORKERS" RUN_DIR="$VAR/run" LOG_DIR="$VAR/log" \
     LB_DIR="$dir" STATIC_DIR="$VAR/static" LB_PORT="$(port_of lb)" \
     APP0_PORT="$(port_of app-0)" APP1_PORT="$(port_of app-1)"
