@@ -13,6 +13,7 @@
 #include "app/probes.hpp"
 #include "cache/redis_remote_cache.hpp"
 #include "cache/two_level.hpp"
+#include "campaigns/http_support.hpp"
 #include "campaigns/queue_stats.hpp"
 #include "catalog/change_publisher.hpp"
 #include "catalog/products.hpp"
@@ -31,6 +32,7 @@
 #include "pg/cluster.hpp"
 #include "pg/migrate.hpp"
 #include "profile/cache_admin.hpp"
+#include "profile/db_errors.hpp"
 #include "profile/user_center.hpp"
 #include "redis/shards.hpp"
 #include "redpackets/redpackets.hpp"
@@ -224,6 +226,11 @@ int serve(const Config& config) {
                                                      config.auth.admin_token);
   build_chain(dispatcher, config, registry,
               modules.accounts ? &modules.accounts->authenticator() : &bare_authenticator);
+  // A dependency that is down answers 503 + Retry-After, mapped here once
+  // rather than by each handler. A redis::Error escapes only from the
+  // campaign routes: every other module degrades to the database on one.
+  dispatcher.add_error_translator(profile::database_unavailable);
+  dispatcher.add_error_translator(campaigns::shard_unavailable);
 
   tier.start();
   server.start();

@@ -6,8 +6,8 @@
 
 #include "campaigns/stream.hpp"
 #include "campaigns/time.hpp"
-#include "profile/db_errors.hpp"
 #include "profile/profile.hpp"
+#include "redis/error.hpp"
 
 namespace surge::campaigns {
 
@@ -36,17 +36,13 @@ std::pair<std::int64_t, std::int64_t> window_of(const http::JsonBody& body) {
   return {*starts, *ends};
 }
 
-void throw_if_unavailable(const redis::Error& e) {
-  if (e.unavailable()) {
-    throw http::Error::unavailable("campaign shard unavailable, retry later",
-                                   std::chrono::seconds(1));
+std::optional<http::Error> shard_unavailable(const std::exception& e) {
+  const auto* shard = dynamic_cast<const redis::Error*>(&e);
+  if (shard == nullptr || !shard->unavailable()) {
+    return std::nullopt;
   }
-}
-
-void throw_if_unavailable(const pg::Error& e) {
-  if (auto mapped = profile::unavailable_for(e)) {
-    throw http::Error(std::move(*mapped));
-  }
+  return http::Error::unavailable("campaign shard unavailable, retry later",
+                                  std::chrono::seconds(1));
 }
 
 http::Error error(http::Status status, std::string_view code, std::string_view message) {
@@ -62,15 +58,9 @@ redis::Shards& shards_or_unavailable(redis::Shards* shards) {
 
 boost::asio::awaitable<pg::Result> campaign_row(pg::Cluster& db, const char* sql, std::uint64_t id,
                                                 std::string_view missing) {
-  pg::Result rows;
-  try {
-    rows = co_await db.read(sql, pg::params(id));
-    if (rows.empty()) {
-      rows = co_await db.read(sql, pg::params(id), pg::kPrimaryLsn);
-    }
-  } catch (const pg::Error& e) {
-    throw_if_unavailable(e);
-    throw;
+  pg::Result rows = co_await db.read(sql, pg::params(id));
+  if (rows.empty()) {
+    rows = co_await db.read(sql, pg::params(id), pg::kPrimaryLsn);
   }
   if (rows.empty()) {
     throw http::Error::not_found(std::string(missing));
@@ -94,16 +84,11 @@ boost::asio::awaitable<std::int64_t> remaining(pg::Cluster& db, redis::Shards* s
       shard_down = true;
     }
   }
-  try {
-    // With the shard down the primary answers: a replica behind it would
-    // show units as left that the worker has already persisted.
-    const pg::Result n =
-        co_await db.read(persisted_sql, pg::params(id), shard_down ? pg::kPrimaryLsn : pg::Lsn{0});
-    co_return std::max<std::int64_t>(0, allocation - n.get<std::int64_t>(0, 0));
-  } catch (const pg::Error& e) {
-    throw_if_unavailable(e);
-    throw;
-  }
+  // With the shard down the primary answers: a replica behind it would
+  // show units as left that the worker has already persisted.
+  const pg::Result n =
+      co_await db.read(persisted_sql, pg::params(id), shard_down ? pg::kPrimaryLsn : pg::Lsn{0});
+  co_return std::max<std::int64_t>(0, allocation - n.get<std::int64_t>(0, 0));
 }
 
 }  // namespace surge::campaigns

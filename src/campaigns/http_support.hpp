@@ -1,13 +1,14 @@
 #pragma once
 
 // Edge helpers shared by the campaign modules (red packets, flash sales):
-// path ids, the time window of a creation body, failure mapping, and the
-// reads behind a campaign's GET.
+// path ids, the time window of a creation body, the shards' failure mapping,
+// and the reads behind a campaign's GET.
 //
 // Thread safety: plain functions; the coroutines run on the caller's
 // executor.
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -17,8 +18,6 @@
 #include "http/error.hpp"
 #include "http/json_body.hpp"
 #include "pg/cluster.hpp"
-#include "pg/error.hpp"
-#include "redis/error.hpp"
 #include "redis/shards.hpp"
 
 namespace surge::campaigns {
@@ -32,12 +31,13 @@ std::uint64_t path_id(std::string_view text);
 // both are RFC 3339 and ends_at > starts_at.
 std::pair<std::int64_t, std::int64_t> window_of(const http::JsonBody& body);
 
-// Redis unreachable (breaker open, connection, timeout) → throws 503
-// Retry-After 1; returns otherwise (the caller rethrows: `throw;` → 500).
-void throw_if_unavailable(const redis::Error& e);
-// Database unreachable or timing out → throws 503 Retry-After 1; returns
-// otherwise.
-void throw_if_unavailable(const pg::Error& e);
+// An http::ErrorTranslator, registered on the dispatcher by the app: a
+// redis::Error escaping a handler whose shard is unreachable (breaker open,
+// connection, timeout) → 503 Retry-After 1; anything else → nullopt (500).
+// Handlers let such errors escape; only the campaign modules do (the other
+// modules degrade to the database on a Redis error and catch it locally).
+// Database failures are profile::database_unavailable's.
+std::optional<http::Error> shard_unavailable(const std::exception& e);
 
 http::Error error(http::Status status, std::string_view code, std::string_view message);
 

@@ -11,9 +11,7 @@
 #include "http/etag.hpp"
 #include "http/json_body.hpp"
 #include "log/log.hpp"
-#include "pg/error.hpp"
 #include "pg/params.hpp"
-#include "profile/db_errors.hpp"
 #include "profile/profile.hpp"
 
 namespace surge::catalog {
@@ -78,12 +76,6 @@ std::int64_t checked_amount(const boost::json::value& v, std::string_view field)
     throw http::Error::invalid_request(field, "must be an integer from 0 to 10^15");
   }
   return *n;
-}
-
-void map_database_error(const pg::Error& e) {
-  if (auto mapped = profile::unavailable_for(e)) {
-    throw http::Error(std::move(*mapped));
-  }
 }
 
 }  // namespace
@@ -295,24 +287,19 @@ void Products::register_admin_scopes(profile::CacheAdmin& admin) {
 
 boost::asio::awaitable<void> Products::create(http::Context& ctx) {
   NewProduct p = parse_new_product(ctx.request.body);
-  try {
-    pg::Params args = pg::params(p.name, p.price_cents, p.stock);
-    const pg::Result rows = co_await db_.write(kInsertProduct, std::move(args));
-    const auto id = rows.get<std::uint64_t>(0, 0);
-    auto body = rows.get<std::string>(0, 1);
-    created_.add();
-    // It may have been looked up (and cached as absent) before.
-    co_await invalidate_product(id);
-    co_await invalidate_catalog();
-    if (publish_) {
-      co_await publish_();
-    }
-    ctx.response.set("ETag", http::make_etag(body));
-    ctx.response.json(http::Status::kCreated, body);
-  } catch (const pg::Error& e) {
-    map_database_error(e);
-    throw;
+  pg::Params args = pg::params(p.name, p.price_cents, p.stock);
+  const pg::Result rows = co_await db_.write(kInsertProduct, std::move(args));
+  const auto id = rows.get<std::uint64_t>(0, 0);
+  auto body = rows.get<std::string>(0, 1);
+  created_.add();
+  // It may have been looked up (and cached as absent) before.
+  co_await invalidate_product(id);
+  co_await invalidate_catalog();
+  if (publish_) {
+    co_await publish_();
   }
+  ctx.response.set("ETag", http::make_etag(body));
+  ctx.response.json(http::Status::kCreated, body);
 }
 
 boost::asio::awaitable<void> Products::patch(http::Context& ctx) {
@@ -321,27 +308,22 @@ boost::asio::awaitable<void> Products::patch(http::Context& ctx) {
     throw http::Error::not_found("product not found");
   }
   ProductPatch changes = parse_product_patch(ctx.request.body);
-  try {
-    pg::Params args = pg::params(*id, changes.name, changes.price_cents, changes.stock);
-    const pg::Result rows = co_await db_.write(kUpdateProduct, std::move(args));
-    if (rows.empty()) {
-      throw http::Error::not_found("product not found");
-    }
-    auto body = rows.get<std::string>(0, 0);
-    updated_.add();
-    co_await invalidate_product(*id);
-    if (changes.name || changes.price_cents) {
-      co_await invalidate_catalog();
-      if (publish_) {
-        co_await publish_();
-      }
-    }
-    ctx.response.set("ETag", http::make_etag(body));
-    ctx.response.json(http::Status::kOk, body);
-  } catch (const pg::Error& e) {
-    map_database_error(e);
-    throw;
+  pg::Params args = pg::params(*id, changes.name, changes.price_cents, changes.stock);
+  const pg::Result rows = co_await db_.write(kUpdateProduct, std::move(args));
+  if (rows.empty()) {
+    throw http::Error::not_found("product not found");
   }
+  auto body = rows.get<std::string>(0, 0);
+  updated_.add();
+  co_await invalidate_product(*id);
+  if (changes.name || changes.price_cents) {
+    co_await invalidate_catalog();
+    if (publish_) {
+      co_await publish_();
+    }
+  }
+  ctx.response.set("ETag", http::make_etag(body));
+  ctx.response.json(http::Status::kOk, body);
 }
 
 boost::asio::awaitable<void> Products::get_one(http::Context& ctx) {
@@ -349,43 +331,28 @@ boost::asio::awaitable<void> Products::get_one(http::Context& ctx) {
   if (!id) {
     throw http::Error::not_found("product not found");
   }
-  try {
-    const cache::Value entry = co_await get(*id);
-    if (!entry) {
-      throw http::Error::not_found("product not found");
-    }
-    http::respond_with_etag(ctx, *entry);
-  } catch (const pg::Error& e) {
-    map_database_error(e);
-    throw;
+  const cache::Value entry = co_await get(*id);
+  if (!entry) {
+    throw http::Error::not_found("product not found");
   }
+  http::respond_with_etag(ctx, *entry);
 }
 
 boost::asio::awaitable<void> Products::list(http::Context& ctx) {
   const http::Page wanted = http::parse_page(ctx.request);
-  try {
-    const cache::Value entry = co_await page(wanted);
-    if (!entry) {
-      throw std::runtime_error("product page loader returned no page");
-    }
-    http::respond_with_etag(ctx, *entry);
-  } catch (const pg::Error& e) {
-    map_database_error(e);
-    throw;
+  const cache::Value entry = co_await page(wanted);
+  if (!entry) {
+    throw std::runtime_error("product page loader returned no page");
   }
+  http::respond_with_etag(ctx, *entry);
 }
 
 boost::asio::awaitable<void> Products::version(http::Context& ctx) {
-  try {
-    const cache::Value entry = co_await catalog();
-    if (!entry) {
-      throw std::runtime_error("catalog loader returned no catalog");
-    }
-    http::respond_with_etag(ctx, render_version(content_version(*entry)));
-  } catch (const pg::Error& e) {
-    map_database_error(e);
-    throw;
+  const cache::Value entry = co_await catalog();
+  if (!entry) {
+    throw std::runtime_error("catalog loader returned no catalog");
   }
+  http::respond_with_etag(ctx, render_version(content_version(*entry)));
 }
 
 }  // namespace surge::catalog

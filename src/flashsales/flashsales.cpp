@@ -156,18 +156,13 @@ boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
         "price_cents", "must be >= 0, and price_cents x per_user_limit at most 2^63-1 cents");
   }
   redis::Shards& shards = campaigns::shards_or_unavailable(shards_);
-  try {
-    pg::Params args =
-        pg::params(s.product_id, s.stock, s.price_cents, s.per_user_limit, starts, ends);
-    const pg::Result rows = co_await db_.write(kCreate, std::move(args));
-    if (rows.empty()) {
-      throw http::Error::not_found("no such product");
-    }
-    s.id = rows.get<std::int64_t>(0, 0);
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
+  pg::Params args =
+      pg::params(s.product_id, s.stock, s.price_cents, s.per_user_limit, starts, ends);
+  const pg::Result rows = co_await db_.write(kCreate, std::move(args));
+  if (rows.empty()) {
+    throw http::Error::not_found("no such product");
   }
+  s.id = rows.get<std::int64_t>(0, 0);
   std::exception_ptr not_loaded;
   try {
     const std::int64_t expires = campaigns::hot_expiry_ms(s.ends_ms, hot_retention_);
@@ -181,12 +176,7 @@ boost::asio::awaitable<void> FlashSales::create(http::Context& ctx) {
     // A sale nobody can order from must not exist: the client was told it
     // was not created (503). (Await is not allowed in a handler.)
     co_await forget(shards, static_cast<std::uint64_t>(s.id));
-    try {
-      std::rethrow_exception(not_loaded);
-    } catch (const redis::Error& e) {
-      campaigns::throw_if_unavailable(e);
-      throw;
-    }
+    std::rethrow_exception(not_loaded);  // a shard that is down: the dispatcher's 503
   }
   if (publish_) {
     co_await publish_();  // the published campaigns list it
@@ -234,15 +224,9 @@ boost::asio::awaitable<void> FlashSales::order(http::Context& ctx) {
   std::string key =
       orders::checked_idempotency_key(ctx.request.header("Idempotency-Key")).value_or("");
   redis::Shards& shards = campaigns::shards_or_unavailable(shards_);
-  Reservation r;
-  try {
-    std::string ref = make_order_ref(id);
-    r = co_await flashsales::order(shards, id, ctx.principal.user_id, quantity, std::move(ref),
-                                   std::move(key));
-  } catch (const redis::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  std::string ref = make_order_ref(id);
+  const Reservation r = co_await flashsales::order(shards, id, ctx.principal.user_id, quantity,
+                                                   std::move(ref), std::move(key));
   orders_[static_cast<std::size_t>(r.outcome)].add();
   switch (r.outcome) {
     case Reservation::Outcome::kReserved:
@@ -282,13 +266,7 @@ boost::asio::awaitable<void> FlashSales::order_from_database(std::uint64_t id) {
   // A replica serves: the sale is either unknown, or ended days ago
   // (retention), or lost by its shard; unknown ids must not load the
   // primary.
-  pg::Result rows;
-  try {
-    rows = co_await db_.read(kGet, pg::params(id));
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  const pg::Result rows = co_await db_.read(kGet, pg::params(id));
   if (rows.empty()) {
     throw http::Error::not_found("no such flash sale");
   }
@@ -311,39 +289,23 @@ boost::asio::awaitable<void> FlashSales::order_status(http::Context& ctx) {
   const std::uint64_t user = ctx.principal.user_id;
   std::string status;
   std::optional<std::int64_t> order_id;
-  try {
-    const pg::Result rows = co_await db_.read(kOrderStatus, pg::params(ref), pg::kPrimaryLsn);
-    if (!rows.empty()) {
-      if (rows.get<std::uint64_t>(0, 0) != user) {
-        throw http::Error::not_found("no such order");
-      }
-      status = rows.get<std::string>(0, 1);
-      order_id = rows.get<std::optional<std::int64_t>>(0, 2);
+  const pg::Result rows = co_await db_.read(kOrderStatus, pg::params(ref), pg::kPrimaryLsn);
+  if (!rows.empty()) {
+    if (rows.get<std::uint64_t>(0, 0) != user) {
+      throw http::Error::not_found("no such order");
     }
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
+    status = rows.get<std::string>(0, 1);
+    order_id = rows.get<std::optional<std::int64_t>>(0, 2);
   }
   if (status.empty()) {
-    std::optional<std::uint64_t> owner;
-    try {
-      owner = co_await ref_owner(campaigns::shards_or_unavailable(shards_), *sale, ref);
-    } catch (const redis::Error& e) {
-      campaigns::throw_if_unavailable(e);
-      throw;
-    }
+    const std::optional<std::uint64_t> owner =
+        co_await ref_owner(campaigns::shards_or_unavailable(shards_), *sale, ref);
     if (!owner || *owner != user) {
       throw http::Error::not_found("no such order");
     }
     // No row: either not persisted yet, or given up on without one (the
     // database refused even the 'failed' row; OrderSink::abandon).
-    bool failed = false;
-    try {
-      failed = co_await ref_failed(campaigns::shards_or_unavailable(shards_), *sale, ref);
-    } catch (const redis::Error& e) {
-      campaigns::throw_if_unavailable(e);
-      throw;
-    }
+    const bool failed = co_await ref_failed(campaigns::shards_or_unavailable(shards_), *sale, ref);
     status = failed ? "failed" : "queued";
   }
   boost::json::object o;
@@ -359,23 +321,11 @@ boost::asio::awaitable<void> FlashSales::order_status(http::Context& ctx) {
 
 boost::asio::awaitable<void> FlashSales::summary(http::Context& ctx) {
   const std::uint64_t id = campaigns::path_id(ctx.param("id"));
-  pg::Result rows;
-  try {
-    rows = co_await db_.read(kConfirmed, pg::params(id), pg::kPrimaryLsn);
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  const pg::Result rows = co_await db_.read(kConfirmed, pg::params(id), pg::kPrimaryLsn);
   if (!rows.get<bool>(0, 0)) {
     throw http::Error::not_found("no such flash sale");
   }
-  std::optional<Counts> live;
-  try {
-    live = co_await counts(campaigns::shards_or_unavailable(shards_), id);
-  } catch (const redis::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  const std::optional<Counts> live = co_await counts(campaigns::shards_or_unavailable(shards_), id);
   boost::json::object o;
   // No keys: they expired after the end (retention), when every
   // reservation had long become an order.

@@ -1,5 +1,6 @@
 #include "http/dispatcher.hpp"
 
+#include <optional>
 #include <string>
 
 #include "http/error.hpp"
@@ -62,6 +63,10 @@ void Dispatcher::fail(Context& ctx, std::exception_ptr error) noexcept {
   } catch (const Error& e) {
     respond_error(ctx.response, e);
   } catch (const std::exception& e) {
+    if (const std::optional<Error> mapped = translate(e)) {
+      respond_error(ctx.response, *mapped);
+      return;
+    }
     log::error(
         "unhandled exception in handler",
         {{"route", ctx.route != nullptr ? std::string_view(ctx.route->pattern) : "unmatched"},
@@ -74,6 +79,18 @@ void Dispatcher::fail(Context& ctx, std::exception_ptr error) noexcept {
     respond_error(ctx.response,
                   Error(Status::kInternalServerError, "internal", "internal server error"));
   }
+}
+
+std::optional<Error> Dispatcher::translate(const std::exception& e) const noexcept {
+  for (const ErrorTranslator translator : translators_) {
+    try {
+      if (std::optional<Error> mapped = translator(e)) {
+        return mapped;
+      }
+    } catch (...) {  // NOLINT(bugprone-empty-catch): a throwing translator declines (header)
+    }
+  }
+  return std::nullopt;
 }
 
 void Dispatcher::finish(Context& ctx) noexcept {

@@ -36,6 +36,37 @@ class FakeAuthenticator final : public Authenticator {
   bool is_admin_token(std::string_view token) const override { return token == "admin-token"; }
 };
 
+// An exception type src/http does not know, as it knows neither pg::Error
+// nor redis::Error: only a registered translator can map it.
+class ForeignError : public std::runtime_error {
+ public:
+  explicit ForeignError(bool transient)
+      : std::runtime_error("foreign failure"), transient_(transient) {}
+  bool transient() const { return transient_; }
+
+ private:
+  bool transient_;
+};
+
+std::optional<Error> transient_foreign(const std::exception& e) {
+  const auto* foreign = dynamic_cast<const ForeignError*>(&e);
+  if (foreign == nullptr || !foreign->transient()) {
+    return std::nullopt;
+  }
+  return Error::unavailable("backend unavailable, retry later", 3s);
+}
+
+std::optional<Error> any_foreign_is_gone(const std::exception& e) {
+  if (dynamic_cast<const ForeignError*>(&e) == nullptr) {
+    return std::nullopt;
+  }
+  return Error(Status::kGone, "gone", "translated second");
+}
+
+std::optional<Error> throwing_translator(const std::exception& /*e*/) {
+  throw std::logic_error("a translator bug");
+}
+
 // Records before()/after() calls, to check the order of the chain.
 class Recorder final : public Middleware {
  public:
@@ -83,7 +114,7 @@ class DispatcherTest : public ::testing::Test {
     r.add({Method::kPost, "/hello", Auth::kNone,
            SyncHandler([](Context& ctx) { ctx.response.json(Status::kCreated, "{}"); })});
     r.add({Method::kGet, "/users/{id}", Auth::kNone, SyncHandler([](Context& ctx) {
-             ctx.response.json(Status::kOk, "{\"id\":\"" + std::string(ctx.param("id")) + "\"}");
+             ctx.response.json(Status::kOk, R"({"id":")" + std::string(ctx.param("id")) + R"("})");
            })});
     r.add({Method::kPost, "/names", Auth::kNone, SyncHandler([](Context& ctx) {
              ctx.response.set("X-Partial", "yes");
@@ -93,6 +124,12 @@ class DispatcherTest : public ::testing::Test {
            SyncHandler([](Context&) { throw std::runtime_error("secret detail"); })});
     r.add({Method::kGet, "/busy", Auth::kNone,
            SyncHandler([](Context&) { throw Error::unavailable("database overloaded", 7s); })});
+    r.add({Method::kGet, "/foreign/transient", Auth::kNone,
+           SyncHandler([](Context&) { throw ForeignError(true); })});
+    r.add({Method::kGet, "/foreign/permanent", Auth::kNone, SyncHandler([](Context& ctx) {
+             ctx.response.set("X-Partial", "yes");
+             throw ForeignError(false);
+           })});
     r.add({Method::kGet, "/me", Auth::kUser, SyncHandler([](Context& ctx) {
              ctx.response.json(Status::kOk, std::to_string(ctx.principal.user_id));
            })});
@@ -211,6 +248,70 @@ TEST_F(DispatcherTest, UnavailableCarriesRetryAfter) {
   EXPECT_EQ(out.status(), 503U);
   expect_error_body(out, "unavailable", "database overloaded");
   EXPECT_EQ(out.field("Retry-After"), "7");
+}
+
+// ---------------------------------------------------------------------------
+// Error translators
+// ---------------------------------------------------------------------------
+
+TEST_F(DispatcherTest, ForeignExceptionWithoutTranslatorIs500) {
+  const Outcome out = run(Method::kGet, "/foreign/transient");
+  EXPECT_EQ(out.status(), 500U);
+  expect_error_body(out, "internal", "internal server error");
+  EXPECT_FALSE(out.field("Retry-After").has_value());
+}
+
+TEST_F(DispatcherTest, RegisteredTranslatorMapsForeignException) {
+  dispatcher_.add_error_translator(transient_foreign);
+
+  const Outcome out = run(Method::kGet, "/foreign/transient");
+  EXPECT_EQ(out.status(), 503U);
+  expect_error_body(out, "unavailable", "backend unavailable, retry later");
+  EXPECT_EQ(out.field("Retry-After"), "3");
+  // The middlewares still ran their after().
+  EXPECT_EQ(log_, (std::vector<std::string>{"before rec", "after rec"}));
+
+  // What an asynchronous handler threw goes the same way.
+  Request req;
+  req.method = Method::kGet;
+  req.path = "/async";
+  Response res;
+  Context ctx(req, res, io_.get_executor());
+  ASSERT_NE(dispatcher_.begin(ctx), nullptr);
+  dispatcher_.fail(ctx, std::make_exception_ptr(ForeignError(true)));
+  dispatcher_.finish(ctx);
+  EXPECT_EQ(code(res.status), 503U);
+  EXPECT_EQ(res.body,
+            R"({"error":{"code":"unavailable","message":"backend unavailable, retry later"}})");
+}
+
+TEST_F(DispatcherTest, UntranslatedExceptionIsStill500) {
+  dispatcher_.add_error_translator(transient_foreign);
+
+  // The translator declines a permanent foreign failure...
+  const Outcome declined = run(Method::kGet, "/foreign/permanent");
+  EXPECT_EQ(declined.status(), 500U);
+  expect_error_body(declined, "internal", "internal server error");
+  EXPECT_FALSE(declined.field("X-Partial").has_value());
+  EXPECT_FALSE(declined.field("Retry-After").has_value());
+  // ...and does not know a plain std::exception.
+  const Outcome unknown = run(Method::kGet, "/boom");
+  EXPECT_EQ(unknown.status(), 500U);
+  expect_error_body(unknown, "internal", "internal server error");
+  // An http::Error never reaches a translator.
+  EXPECT_EQ(run(Method::kPost, "/names").status(), 409U);
+}
+
+TEST_F(DispatcherTest, TranslatorsAreAskedInOrderAndAThrowingOneDeclines) {
+  dispatcher_.add_error_translator(throwing_translator);
+  dispatcher_.add_error_translator(transient_foreign);
+  dispatcher_.add_error_translator(any_foreign_is_gone);
+
+  EXPECT_EQ(run(Method::kGet, "/foreign/transient").status(), 503U);  // the first that knows it
+  const Outcome second = run(Method::kGet, "/foreign/permanent");
+  EXPECT_EQ(second.status(), 410U);
+  expect_error_body(second, "gone", "translated second");
+  EXPECT_EQ(run(Method::kGet, "/boom").status(), 500U);
 }
 
 TEST(RespondError, RetryAfterAtLeastOneSecondOn503And429) {

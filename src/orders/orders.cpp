@@ -347,29 +347,15 @@ void Orders::add_routes(http::Router& router) {
 boost::asio::awaitable<void> Orders::post(http::Context& ctx) {
   std::optional<std::string> key = checked_idempotency_key(ctx.request.header("Idempotency-Key"));
   std::vector<Item> items = parse_items(ctx.request.body);
-  try {
-    const Placed placed = co_await place(ctx.principal.user_id, std::move(items), std::move(key));
-    ctx.response.json(placed.created ? http::Status::kCreated : http::Status::kOk, placed.body);
-  } catch (const pg::Error& e) {
-    if (auto mapped = profile::unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
-    }
-    throw;
-  }
+  const Placed placed = co_await place(ctx.principal.user_id, std::move(items), std::move(key));
+  ctx.response.json(placed.created ? http::Status::kCreated : http::Status::kOk, placed.body);
 }
 
 boost::asio::awaitable<void> Orders::get_list(http::Context& ctx) {
   const http::Page page =
       http::parse_page(ctx.request, settings_.default_page_size, settings_.max_page_size);
-  try {
-    const std::string body = co_await list(ctx.principal.user_id, page);
-    http::respond_with_etag(ctx, body);
-  } catch (const pg::Error& e) {
-    if (auto mapped = profile::unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
-    }
-    throw;
-  }
+  const std::string body = co_await list(ctx.principal.user_id, page);
+  http::respond_with_etag(ctx, body);
 }
 
 boost::asio::awaitable<void> Orders::get_one(http::Context& ctx) {
@@ -377,18 +363,11 @@ boost::asio::awaitable<void> Orders::get_one(http::Context& ctx) {
   if (!id) {
     throw http::Error::not_found("order not found");
   }
-  try {
-    const std::optional<std::string> body = co_await get(ctx.principal.user_id, *id);
-    if (!body) {
-      throw http::Error::not_found("order not found");
-    }
-    http::respond_with_etag(ctx, *body);
-  } catch (const pg::Error& e) {
-    if (auto mapped = profile::unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
-    }
-    throw;
+  const std::optional<std::string> body = co_await get(ctx.principal.user_id, *id);
+  if (!body) {
+    throw http::Error::not_found("order not found");
   }
+  http::respond_with_etag(ctx, *body);
 }
 
 }  // namespace surge::orders

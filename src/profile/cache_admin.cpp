@@ -9,8 +9,6 @@
 #include "http/context.hpp"
 #include "http/error.hpp"
 #include "http/json_body.hpp"
-#include "pg/error.hpp"
-#include "profile/db_errors.hpp"
 
 namespace surge::profile {
 
@@ -98,15 +96,8 @@ boost::asio::awaitable<std::string> CacheAdmin::run(Request request) {
 
 boost::asio::awaitable<void> CacheAdmin::handle(http::Context& ctx) {
   Request request = parse(ctx.request.body);
-  try {
-    const std::string body = co_await run(std::move(request));
-    ctx.response.json(http::Status::kOk, body);
-  } catch (const pg::Error& e) {
-    if (auto mapped = unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
-    }
-    throw;
-  }
+  const std::string body = co_await run(std::move(request));
+  ctx.response.json(http::Status::kOk, body);
 }
 
 void CacheAdmin::add_routes(http::Router& router) {

@@ -8,8 +8,6 @@
 #include "http/error.hpp"
 #include "http/etag.hpp"
 #include "http/json_body.hpp"
-#include "pg/error.hpp"
-#include "profile/db_errors.hpp"
 #include "profile/profile.hpp"
 
 namespace surge::profile {
@@ -84,18 +82,11 @@ boost::asio::awaitable<bool> UserCenter::invalidate_user(std::optional<std::uint
 
 boost::asio::awaitable<void> UserCenter::get_me(http::Context& ctx) {
   const std::uint64_t user_id = ctx.principal.user_id;
-  try {
-    const cache::Value entry = co_await store_.get(user_id);
-    if (!entry) {
-      throw http::Error::not_found("user not found");
-    }
-    http::respond_with_etag(ctx, decoded(entry).private_body);
-  } catch (const pg::Error& e) {
-    if (auto mapped = unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
-    }
-    throw;
+  const cache::Value entry = co_await store_.get(user_id);
+  if (!entry) {
+    throw http::Error::not_found("user not found");
   }
+  http::respond_with_etag(ctx, decoded(entry).private_body);
 }
 
 boost::asio::awaitable<void> UserCenter::get_user(http::Context& ctx) {
@@ -103,46 +94,32 @@ boost::asio::awaitable<void> UserCenter::get_user(http::Context& ctx) {
   if (!user_id) {
     throw http::Error::not_found("user not found");
   }
-  try {
-    const cache::Value entry = co_await store_.get(*user_id);
-    if (!entry) {
-      throw http::Error::not_found("user not found");
-    }
-    http::respond_with_etag(ctx, decoded(entry).public_body);
-  } catch (const pg::Error& e) {
-    if (auto mapped = unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
-    }
-    throw;
+  const cache::Value entry = co_await store_.get(*user_id);
+  if (!entry) {
+    throw http::Error::not_found("user not found");
   }
+  http::respond_with_etag(ctx, decoded(entry).public_body);
 }
 
 boost::asio::awaitable<void> UserCenter::patch_me(http::Context& ctx) {
   const std::uint64_t user_id = ctx.principal.user_id;
   Patch patch = parse_patch(ctx.request.body);
-  try {
-    std::string body;
-    if (patch.empty()) {
-      const cache::Value entry = co_await store_.get(user_id);
-      if (!entry) {
-        throw http::Error::not_found("user not found");
-      }
-      body = std::string(decoded(entry).private_body);
-    } else {
-      const std::optional<Profile> updated = co_await store_.update(user_id, std::move(patch));
-      if (!updated) {
-        throw http::Error::not_found("user not found");
-      }
-      body = render_private(*updated);
+  std::string body;
+  if (patch.empty()) {
+    const cache::Value entry = co_await store_.get(user_id);
+    if (!entry) {
+      throw http::Error::not_found("user not found");
     }
-    ctx.response.set("ETag", http::make_etag(body));
-    ctx.response.json(http::Status::kOk, body);
-  } catch (const pg::Error& e) {
-    if (auto mapped = unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
+    body = std::string(decoded(entry).private_body);
+  } else {
+    const std::optional<Profile> updated = co_await store_.update(user_id, std::move(patch));
+    if (!updated) {
+      throw http::Error::not_found("user not found");
     }
-    throw;
+    body = render_private(*updated);
   }
+  ctx.response.set("ETag", http::make_etag(body));
+  ctx.response.json(http::Status::kOk, body);
 }
 
 }  // namespace surge::profile

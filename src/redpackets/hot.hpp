@@ -26,7 +26,8 @@
 // record and the stream entry are one script: with AOF appendfsync always,
 // an answered grab is on disk before the reply leaves Redis (README.md).
 //
-// Errors: redis::Error from Shards (the caller maps unavailable() to 503).
+// Errors: redis::Error from Shards (unavailable() → 503 at the HTTP edge:
+// campaigns::shard_unavailable, registered on the dispatcher).
 // Thread safety: the functions are coroutines run on a Shards I/O thread.
 
 #include <cstdint>

@@ -139,15 +139,9 @@ boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
   redis::Shards& shards = campaigns::shards_or_unavailable(shards_);
   std::vector<std::int64_t> amounts = split(total, count, thread_rng());
 
-  std::uint64_t id = 0;
-  try {
-    pg::Params args = pg::params(total, count, starts, ends, pg::array(amounts));
-    const pg::Result rows = co_await db_.write(kCreate, std::move(args));
-    id = rows.get<std::uint64_t>(0, 0);
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  pg::Params args = pg::params(total, count, starts, ends, pg::array(amounts));
+  const pg::Result rows = co_await db_.write(kCreate, std::move(args));
+  const auto id = rows.get<std::uint64_t>(0, 0);
   std::exception_ptr not_loaded;
   try {
     const std::int64_t expires = campaigns::hot_expiry_ms(ends, hot_retention_);
@@ -161,12 +155,7 @@ boost::asio::awaitable<void> RedPackets::create(http::Context& ctx) {
     // was not created (503), so its rows go and it never shows up in a GET
     // or the published campaigns. (Await is not allowed in a handler.)
     co_await forget(shards, id);
-    try {
-      std::rethrow_exception(not_loaded);
-    } catch (const redis::Error& e) {
-      campaigns::throw_if_unavailable(e);
-      throw;
-    }
+    std::rethrow_exception(not_loaded);  // a shard that is down: the dispatcher's 503
   }
   if (publish_) {
     co_await publish_();  // the published campaigns list it
@@ -220,13 +209,7 @@ boost::asio::awaitable<void> RedPackets::get(http::Context& ctx) {
 boost::asio::awaitable<void> RedPackets::grab(http::Context& ctx) {
   const std::uint64_t id = campaigns::path_id(ctx.param("id"));
   redis::Shards& shards = campaigns::shards_or_unavailable(shards_);
-  Grab g;
-  try {
-    g = co_await redpackets::grab(shards, id, ctx.principal.user_id);
-  } catch (const redis::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  const Grab g = co_await redpackets::grab(shards, id, ctx.principal.user_id);
   grabs_[static_cast<std::size_t>(g.outcome)].add();
   switch (g.outcome) {
     case Grab::Outcome::kGranted:
@@ -254,20 +237,11 @@ boost::asio::awaitable<void> RedPackets::grab_from_database(http::Context& ctx, 
   // A replica serves: the campaign is either unknown, or ended and
   // persisted days ago (retention), or lost by its shard; none of these
   // needs the primary, and unknown ids must not load it.
-  pg::Result rows;
-  pg::Result mine;
-  try {
-    rows = co_await db_.read(kGet, pg::params(id));
-    if (!rows.empty()) {
-      mine = co_await db_.read(kUserGrab, pg::params(id, ctx.principal.user_id));
-    }
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  const pg::Result rows = co_await db_.read(kGet, pg::params(id));
   if (rows.empty()) {
     throw http::Error::not_found("no such red packet");
   }
+  const pg::Result mine = co_await db_.read(kUserGrab, pg::params(id, ctx.principal.user_id));
   if (!mine.empty()) {  // a repeat is answered alike, for ever
     boost::json::object o;
     o.emplace("amount_cents", mine.get<std::int64_t>(0, 0));
@@ -289,14 +263,8 @@ boost::asio::awaitable<void> RedPackets::mine(http::Context& ctx) {
   // A list like every other (API.md §1): page and page_size, echoed; one
   // row more than the page tells whether another follows.
   const http::Page page = http::parse_page(ctx.request);
-  pg::Result rows;
-  try {
-    rows =
-        co_await db_.read(kMine, pg::params(ctx.principal.user_id, page.size + 1, page.offset()));
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  const pg::Result rows =
+      co_await db_.read(kMine, pg::params(ctx.principal.user_id, page.size + 1, page.offset()));
   const std::size_t shown = std::min<std::size_t>(rows.rows(), page.size);
   boost::json::array grabs;
   grabs.reserve(shown);
@@ -319,23 +287,11 @@ boost::asio::awaitable<void> RedPackets::mine(http::Context& ctx) {
 
 boost::asio::awaitable<void> RedPackets::summary(http::Context& ctx) {
   const std::uint64_t id = campaigns::path_id(ctx.param("id"));
-  pg::Result rows;
-  try {
-    rows = co_await db_.read(kPersisted, pg::params(id), pg::kPrimaryLsn);
-  } catch (const pg::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  const pg::Result rows = co_await db_.read(kPersisted, pg::params(id), pg::kPrimaryLsn);
   if (!rows.get<bool>(0, 0)) {
     throw http::Error::not_found("no such red packet");
   }
-  std::optional<Counts> live;
-  try {
-    live = co_await counts(campaigns::shards_or_unavailable(shards_), id);
-  } catch (const redis::Error& e) {
-    campaigns::throw_if_unavailable(e);
-    throw;
-  }
+  const std::optional<Counts> live = co_await counts(campaigns::shards_or_unavailable(shards_), id);
   // No keys: they expired after the end (retention), and what was granted
   // is what was persisted.
   boost::json::object o;

@@ -9,7 +9,6 @@
 #include "log/log.hpp"
 #include "pg/error.hpp"
 #include "pg/params.hpp"
-#include "profile/db_errors.hpp"
 #include "profile/keys.hpp"
 
 namespace surge::signin {
@@ -275,33 +274,19 @@ boost::asio::awaitable<bool> SignIn::forget_scope(std::optional<std::uint64_t> i
 }
 
 boost::asio::awaitable<void> SignIn::post(http::Context& ctx) {
-  try {
-    const std::optional<Outcome> outcome = co_await sign_in(ctx.principal.user_id);
-    if (!outcome) {
-      throw http::Error::not_found("user not found");
-    }
-    ctx.response.json(http::Status::kOk, render_signin(outcome->status, outcome->awarded_points));
-  } catch (const pg::Error& e) {
-    if (auto mapped = profile::unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
-    }
-    throw;
+  const std::optional<Outcome> outcome = co_await sign_in(ctx.principal.user_id);
+  if (!outcome) {
+    throw http::Error::not_found("user not found");
   }
+  ctx.response.json(http::Status::kOk, render_signin(outcome->status, outcome->awarded_points));
 }
 
 boost::asio::awaitable<void> SignIn::get(http::Context& ctx) {
-  try {
-    const std::optional<Status> status = co_await this->status(ctx.principal.user_id);
-    if (!status) {
-      throw http::Error::not_found("user not found");
-    }
-    ctx.response.json(http::Status::kOk, render_status(*status));
-  } catch (const pg::Error& e) {
-    if (auto mapped = profile::unavailable_for(e)) {
-      throw http::Error(std::move(*mapped));
-    }
-    throw;
+  const std::optional<Status> status = co_await this->status(ctx.principal.user_id);
+  if (!status) {
+    throw http::Error::not_found("user not found");
   }
+  ctx.response.json(http::Status::kOk, render_status(*status));
 }
 
 }  // namespace surge::signin
