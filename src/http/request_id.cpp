@@ -27,10 +27,14 @@ std::uint64_t next_sequence() {
 }  // namespace
 
 bool is_acceptable_request_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) {
+  if (id.empty() || id.size() > kMaxRequestIdLength) {
     return false;
   }
-  return std::ranges::all_of(id, [](char c) { return c >= 0x21 && c <= 0x7e; });
+  // The parser has trimmed the value: blanks inside ("order 42") are part
+  // of it; what could not be logged or echoed safely is not.
+  const auto visible = [](char c) { return c >= 0x21 && c <= 0x7e; };
+  return visible(id.front()) && visible(id.back()) &&
+         std::ranges::all_of(id, [&](char c) { return visible(c) || c == ' ' || c == '\t'; });
 }
 
 std::optional<std::string_view> scan_request_id(std::string_view raw_head) {

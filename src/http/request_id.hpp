@@ -7,14 +7,18 @@
 
 namespace surge::http {
 
-// X-Request-Id (API.md §1): echoed when the client sends a sane one (1–128
-// visible ASCII characters), generated otherwise. Generated ids are unique per
+// X-Request-Id (API.md §1): echoed when the client sends a sane one (1–256
+// characters of printable ASCII, blanks only inside), generated otherwise
+// (empty, longer, control characters or bytes beyond ASCII, which logs and
+// log tools would mangle). Generated ids are unique per
 // process run: 8 hex digits of a random process tag, then a per-thread
 // sequence, so generating one costs no lock and no system call.
 class RequestIdMiddleware final : public Middleware {
  public:
   void before(Context& ctx) override;
 };
+
+inline constexpr std::size_t kMaxRequestIdLength = 256;
 
 bool is_acceptable_request_id(std::string_view id);
 
