@@ -3,7 +3,10 @@
 #include <atomic>
 #include <cerrno>
 #include <fcntl.h>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <sys/stat.h>
 #include <system_error>
@@ -98,18 +101,46 @@ void write_atomically(const fs::path& dir, std::string_view name, std::string_vi
   }
 }
 
-// A versioned file: written once (its name is its content), touched when
-// found current so that retention counts from its last publication.
+// A versioned file: written once, never touched while current (its name
+// is its content, so its bytes, mtime and the load balancer's ETag stay put
+// however often the same content is published).
 bool place_versioned(const fs::path& dir, const std::string& name, std::string_view bytes) {
   const fs::path target = dir / name;
-  if (::utimensat(AT_FDCWD, target.c_str(), nullptr, 0) == 0) {
+  struct stat st {};
+  if (::stat(target.c_str(), &st) == 0) {
     return false;
   }
   if (errno != ENOENT) {
-    fail("touching", target, errno);
+    fail("checking", target, errno);
   }
   write_atomically(dir, name, bytes);
   return true;
+}
+
+// The manifest on disk: nullopt when there is none (a first publish) or it
+// is not ours.
+std::optional<std::string> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return std::nullopt;
+  }
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return std::move(bytes).str();
+}
+
+// A file the previous manifest named and the new one does not was current
+// until now: its mtime becomes the moment it was superseded, from which
+// the retention counts.
+void mark_superseded(const fs::path& dir, const std::string& name, const Manifest& current) {
+  if (name == catalog_file_name(current.catalog_version) ||
+      name == campaigns_file_name(current.campaigns_version)) {
+    return;
+  }
+  const fs::path target = dir / name;
+  if (::utimensat(AT_FDCWD, target.c_str(), nullptr, 0) != 0 && errno != ENOENT) {
+    fail("touching", target, errno);
+  }
 }
 
 std::size_t remove_superseded(const fs::path& dir, const Manifest& current,
@@ -186,8 +217,17 @@ PublishReport publish_documents(const fs::path& dir, std::string_view catalog,
   report.campaigns_written =
       place_versioned(dir, campaigns_file_name(report.manifest.campaigns_version), campaigns);
   fsync_dir(dir);  // the files' names are durable before a manifest names them
-  write_atomically(dir, "manifest.json", render_manifest(report.manifest));
-  fsync_dir(dir);
+  const std::string manifest = render_manifest(report.manifest);
+  const std::optional<std::string> previous = read_file(dir / "manifest.json");
+  if (previous != manifest) {
+    write_atomically(dir, "manifest.json", manifest);
+    fsync_dir(dir);
+    report.manifest_written = true;
+    if (const auto old = previous ? parse_manifest(*previous) : std::nullopt) {
+      mark_superseded(dir, catalog_file_name(old->catalog_version), report.manifest);
+      mark_superseded(dir, campaigns_file_name(old->campaigns_version), report.manifest);
+    }
+  }
   report.removed = remove_superseded(dir, report.manifest, retention);
   return report;
 }

@@ -15,15 +15,19 @@
 //   1. each versioned file is written to a temporary name in the same folder
 //      (".<name>.tmp.<pid>.<n>"), fsync'ed, renamed to its final name; a
 //      file that already exists has the same bytes (its name is its
-//      content hash) and is only touched (mtime = now);
+//      content hash) and is left alone;
 //   2. the folder is fsync'ed, then the manifest goes through the same
 //      temp + fsync + rename, last: a manifest never names a file that is
-//      not complete on disk;
-//   3. versioned files no manifest has named for `retention` (by mtime,
-//      refreshed whenever a publish finds them current) are removed, so a
-//      reader that fetched the previous manifest up to `retention` ago
-//      still finds its files. Only names matching is_versioned_file_name
-//      are ever removed.
+//      not complete on disk. A manifest with the same bytes is not
+//      rewritten: publishing unchanged content changes no file, so the
+//      load balancer's ETags (nginx derives them from mtime and size) stay
+//      those of the content and clients keep getting 304;
+//   3. when the manifest changes, the files the previous one named and the
+//      new one does not are touched (mtime = the moment they were
+//      superseded); versioned files that are not current and whose mtime
+//      is older than `retention` are removed, so a reader that fetched the
+//      previous manifest up to `retention` ago still finds its files. Only
+//      names matching is_versioned_file_name are ever removed.
 // Concurrent publishers into one folder are safe (distinct temp names,
 // rename is atomic) and take turns on a PostgreSQL advisory lock held from
 // before the snapshot to after the manifest's rename: the manifest never
@@ -52,6 +56,7 @@ struct PublishReport {
   Manifest manifest;
   bool catalog_written = false;  // false: that version was already there
   bool campaigns_written = false;
+  bool manifest_written = false;  // false: the manifest already said this
   std::size_t removed = 0;  // superseded files past retention
 };
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -63,11 +64,25 @@ TEST_F(PublishFiles, WritesVersionedFilesThenTheManifest) {
 }
 
 TEST_F(PublishFiles, SameContentIsNotRewritten) {
-  publish_documents(dir_, "CAT", "CAMP", 600s);
+  const PublishReport first = publish_documents(dir_, "CAT", "CAMP", 600s);
+  EXPECT_TRUE(first.manifest_written);
+  // Every file's mtime set back: a publish that rewrote or touched anything
+  // would move it (and with it the ETag nginx derives from mtime and size).
+  const auto past = fs::file_time_type::clock::now() - 1h;
+  std::map<std::string, fs::file_time_type> before;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    fs::last_write_time(e.path(), past);
+    before[e.path().filename().string()] = past;
+  }
   const PublishReport again = publish_documents(dir_, "CAT", "CAMP", 600s);
   EXPECT_FALSE(again.catalog_written);
   EXPECT_FALSE(again.campaigns_written);
-  EXPECT_EQ(names(dir_).size(), 3U);
+  EXPECT_FALSE(again.manifest_written);
+  std::map<std::string, fs::file_time_type> after;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    after[e.path().filename().string()] = fs::last_write_time(e.path());
+  }
+  EXPECT_EQ(after, before);
 }
 
 TEST_F(PublishFiles, SupersededFilesStayForTheRetention) {
@@ -87,13 +102,15 @@ TEST_F(PublishFiles, SupersededFilesStayForTheRetention) {
   EXPECT_TRUE(fs::exists(dir_ / catalog_file_name(second.manifest.catalog_version)));
 }
 
-TEST_F(PublishFiles, ACurrentFileIsTouchedSoItOutlivesTheRetention) {
+TEST_F(PublishFiles, ACurrentFileIsNeverRemovedAndRetentionCountsFromItsSupersession) {
   const PublishReport r = publish_documents(dir_, "CAT", "CAMP", 600s);
   const fs::path current = dir_ / catalog_file_name(r.manifest.catalog_version);
   fs::last_write_time(current, fs::file_time_type::clock::now() - 2h);
-  publish_documents(dir_, "CAT", "CAMP", 600s);  // still current: touched
+  EXPECT_EQ(publish_documents(dir_, "CAT", "CAMP", 600s).removed, 0U);  // current: kept
+  EXPECT_TRUE(fs::exists(current));
   publish_documents(dir_, "CAT-next", "CAMP", 600s);
   EXPECT_TRUE(fs::exists(current));  // superseded just now: kept for the retention
+  EXPECT_GT(fs::last_write_time(current), fs::file_time_type::clock::now() - 1min);
 }
 
 TEST_F(PublishFiles, UnwritableFolderIsAnError) {
