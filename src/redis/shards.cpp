@@ -73,6 +73,7 @@ struct Shard {
   std::array<metrics::Counter, Error::kKinds> errors;
   metrics::Histogram duration;
   metrics::Gauge connections;
+  metrics::Gauge in_flight;
   metrics::Gauge circuit_open;
   metrics::Counter pool_waits;
 
@@ -379,11 +380,28 @@ std::shared_ptr<Connection> acquire(const Core& core, std::size_t shard) {
   return pool[best_index];
 }
 
+// A call awaiting its reply, for surge_redis_in_flight: calls share
+// pipelined connections, so calls in flight, not connections leased, are
+// what the pool is being used for.
+class InFlight {
+ public:
+  explicit InFlight(const metrics::Gauge& gauge) noexcept : gauge_(gauge) { gauge_.add(1); }
+  ~InFlight() { gauge_.add(-1); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  InFlight(InFlight&&) = delete;
+  InFlight& operator=(InFlight&&) = delete;
+
+ private:
+  const metrics::Gauge& gauge_;
+};
+
 asio::awaitable<Reply> run_command(std::shared_ptr<Core> core, std::size_t shard, Command command) {
   Shard& sh = *core->shards[shard];
   const std::shared_ptr<Connection> conn = acquire(*core, shard);
   const auto t0 = Clock::now();
   sh.commands.add();
+  const InFlight in_flight(sh.in_flight);
   Reply reply;
   try {
     reply = co_await Connection::wait_one(conn->submit(command.bytes()));
@@ -419,6 +437,7 @@ asio::awaitable<std::vector<Reply>> run_pipeline(std::shared_ptr<Core> core, std
   }
   const auto t0 = Clock::now();
   sh.commands.add(commands.size());
+  const InFlight in_flight(sh.in_flight);
   std::vector<Reply> replies;
   try {
     replies = co_await Connection::wait_all(conn->submit(bytes, commands.size()));
@@ -443,6 +462,7 @@ asio::awaitable<Reply> run_eval(std::shared_ptr<Core> core, std::size_t shard, S
   const std::shared_ptr<Connection> conn = acquire(*core, shard);
   const auto t0 = Clock::now();
   sh.commands.add();
+  const InFlight in_flight(sh.in_flight);
   Reply reply;
   try {
     reply = co_await Connection::wait_one(conn->submit(evalsha.bytes()));
@@ -679,9 +699,11 @@ Shards::Shards(Settings settings, std::vector<asio::io_context*> io_per_thread,
                            "Redis call latency (command, pipeline or eval).", shard_label);
     sh->connections = registry.gauge("surge_redis_pool_connections",
                                      "Open pooled Redis connections.", shard_label);
+    sh->in_flight = registry.gauge("surge_redis_in_flight",
+                                   "Redis calls awaiting their reply (the pool's use).", shard_label);
     // What connections is measured against. Calls are pipelined on these
-    // connections, so a connection is never "leased": open against size is
-    // the pool's use, and pool_waits counts calls that waited for one.
+    // connections, so a connection is never "leased": in_flight is the
+    // pool's use, and pool_waits counts calls that waited for a connection.
     registry
         .gauge("surge_redis_pool_size", "Pooled Redis connections per shard (all threads).",
                shard_label)

@@ -59,6 +59,8 @@
 //   surge_redis_command_duration_seconds{shard}  per call (command,
 //                                                pipeline, eval), histogram
 //   surge_redis_pool_connections{shard}          open pooled connections
+//   surge_redis_in_flight{shard}                 calls awaiting their reply
+//                                                (command, pipeline, eval)
 //   surge_redis_circuit_open{shard}              1 while the breaker is open
 //   surge_redis_pool_waits_total{shard}          calls that had to wait for
 //                                                their connection to connect

@@ -492,6 +492,27 @@ TEST(RedisShards, CallsFromTwoIoThreadsAtOnce) {
   shards.stop();
 }
 
+TEST(RedisShards, InFlightCountsCallsAwaitingTheirReply) {
+  LocalRedis servers(servers_of(1));
+  metrics::Registry registry;
+  IoThreads io(1);
+  Shards shards(fast_settings(servers.addresses()), io.contexts(), registry);
+  shards.start();
+  const std::string key = run_prefix() + "in-flight";
+  // Two calls the server parks until their timeout (they may share one
+  // pipelined connection: each still awaits its own reply).
+  auto first = asio::co_spawn(io[0], shards.command(0, {"BLPOP", key, "0.4"}), asio::use_future);
+  auto second =
+      asio::co_spawn(io[0], shards.pipeline(0, {{"BLPOP", key, "0.4"}}), asio::use_future);
+  EXPECT_TRUE(eventually([&] { return metric(registry, "surge_redis_in_flight{shard=\"0\"}") == 2; }));
+  ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
+  ASSERT_EQ(second.wait_for(5s), std::future_status::ready);
+  first.get();
+  second.get();
+  EXPECT_EQ(metric(registry, "surge_redis_in_flight{shard=\"0\"}"), 0);
+  shards.stop();
+}
+
 TEST(RedisShards, StopFailsCallsFastAndClosesConnections) {
   LocalRedis servers(servers_of(1));
   metrics::Registry registry;
