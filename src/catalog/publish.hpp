@@ -57,7 +57,7 @@ struct PublishReport {
   bool catalog_written = false;  // false: that version was already there
   bool campaigns_written = false;
   bool manifest_written = false;  // false: the manifest already said this
-  std::size_t removed = 0;  // superseded files past retention
+  std::size_t removed = 0;        // superseded files past retention
 };
 
 // Reads both documents (one REPEATABLE READ transaction) and publishes them.

@@ -699,8 +699,8 @@ Shards::Shards(Settings settings, std::vector<asio::io_context*> io_per_thread,
                            "Redis call latency (command, pipeline or eval).", shard_label);
     sh->connections = registry.gauge("surge_redis_pool_connections",
                                      "Open pooled Redis connections.", shard_label);
-    sh->in_flight = registry.gauge("surge_redis_in_flight",
-                                   "Redis calls awaiting their reply (the pool's use).", shard_label);
+    sh->in_flight = registry.gauge(
+        "surge_redis_in_flight", "Redis calls awaiting their reply (the pool's use).", shard_label);
     // What connections is measured against. Calls are pipelined on these
     // connections, so a connection is never "leased": in_flight is the
     // pool's use, and pool_waits counts calls that waited for a connection.

@@ -504,7 +504,8 @@ TEST(RedisShards, InFlightCountsCallsAwaitingTheirReply) {
   auto first = asio::co_spawn(io[0], shards.command(0, {"BLPOP", key, "0.4"}), asio::use_future);
   auto second =
       asio::co_spawn(io[0], shards.pipeline(0, {{"BLPOP", key, "0.4"}}), asio::use_future);
-  EXPECT_TRUE(eventually([&] { return metric(registry, "surge_redis_in_flight{shard=\"0\"}") == 2; }));
+  EXPECT_TRUE(
+      eventually([&] { return metric(registry, "surge_redis_in_flight{shard=\"0\"}") == 2; }));
   ASSERT_EQ(first.wait_for(5s), std::future_status::ready);
   ASSERT_EQ(second.wait_for(5s), std::future_status::ready);
   first.get();
